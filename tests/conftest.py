@@ -1,0 +1,86 @@
+"""Shared fixtures: a tiny, randomly initialised BERT encoder and a stance model over it,
+built in the test session from a few sentences, so no test downloads anything."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+CORPUS = [
+    "Serbia will never join NATO and will keep close ties with Moscow.",
+    "The alliance condemned the Kremlin's aggression against its neighbours.",
+    "Brussels praised the bloc's unity on sanctions against Russia.",
+    "Washington and its Western allies accused Moscow of propaganda.",
+    "EU foreign ministers met in Brussels to discuss the Balkans.",
+    "The weather in Belgrade was mild on Monday.",
+    "Putin said the West was hostile to Russia.",
+    "NATO's secretary general welcomed Finland as the newest member.",
+    "The European Union is a guarantor of peace on the continent.",
+    "Russia, the Kremlin, Moscow, Putin and Russian forces",
+    "the West, Western governments, Washington, the United States and Britain",
+    "the European Union, Brussels and the bloc",
+    "NATO, the North Atlantic alliance",
+]
+
+
+def build_tiny_encoder(directory: Path) -> Path:
+    """A 2-layer BERT with random weights and a WordPiece tokenizer trained on CORPUS."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tokenizer.train_from_iterator(CORPUS * 3, trainers.WordPieceTrainer(vocab_size=300, special_tokens=specials))
+    cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
+    )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]"
+    )
+    config = BertConfig(
+        vocab_size=tokenizer.get_vocab_size(),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    import torch
+
+    torch.manual_seed(0)
+    BertModel(config, add_pooling_layer=False).save_pretrained(directory)
+    fast.save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tmp_path_factory) -> Path:
+    return build_tiny_encoder(tmp_path_factory.mktemp("tiny-encoder"))
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tiny_encoder, tmp_path_factory) -> Path:
+    """A saved, untrained stance model (full fine-tuning layout) over the tiny encoder."""
+    from models import StanceModel
+
+    model = StanceModel.from_encoder(str(tiny_encoder), lora_rank=None, max_length=64)
+    directory = tmp_path_factory.mktemp("tiny-model") / "model"
+    model.save_pretrained(directory, model_card="# tiny test model\n")
+    return directory
+
+
+@pytest.fixture(scope="session")
+def seed_rows() -> Path:
+    return Path(__file__).resolve().parents[1] / "seeds" / "corpus.jsonl"
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path

@@ -1,0 +1,1 @@
+"""Learning and measuring stance models: data, training, evaluation, model cards."""

@@ -1,0 +1,215 @@
+"""Labelled rows in, validated examples out.
+
+Three row shapes are read from JSON Lines or CSV, all following ANNOTATION.md:
+
+* long: one sentence and one target per row (``text``, ``target``, ``label``, ``voice``);
+* wide: one sentence per row with one column per target (``russia``, ``west``, ...);
+* pointer: a long or wide row without ``text`` but with ``article_id``, ``sentence_id``
+  and ``sentence_hash``; the text is joined at load time from ``<article_id>.txt`` in a
+  text folder, split with the project's own splitter, so that text under another
+  licence never enters the repository.
+
+Every problem is reported with its file and line, and nothing is returned unless every
+row is valid.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from models import STANCE_LABELS, VOICE_LABELS, TargetSet, sentence_hash, split_sentences
+
+MAX_ERRORS_SHOWN = 20
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_URW_DEV = Path("datasets") / "semeval2025-urw" / "dev"
+
+
+class DataError(ValueError):
+    """One or more rows are invalid; the message lists them as ``file:line: problem``."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        shown = "\n  ".join(self.problems[:MAX_ERRORS_SHOWN])
+        more = len(self.problems) - MAX_ERRORS_SHOWN
+        tail = f"\n  ... and {more} more" if more > 0 else ""
+        super().__init__(f"{len(self.problems)} invalid row(s), nothing was loaded:\n  {shown}{tail}")
+
+
+@dataclass(frozen=True)
+class StanceExample:
+    text: str
+    target: str
+    label: str
+    voice: str | None = None
+    article_id: str | None = None
+    sentence_id: int | None = None
+    query: str | None = None  # text read beside the sentence instead of the target's query
+    origin: str = ""  # file:line, for messages
+
+    @property
+    def group(self) -> str:
+        """What a split must keep together: the article, else the sentence."""
+        return self.article_id or self.text
+
+
+def shared_dir() -> Path:
+    """``$STANCE_SHARED``, else ``../shared`` beside the repository."""
+    return Path(os.environ.get("STANCE_SHARED", REPO_ROOT.parent / "shared"))
+
+
+def default_text_dirs() -> list[Path]:
+    return [REPO_ROOT / "seeds", shared_dir() / SHARED_URW_DEV]
+
+
+def read_records(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
+    """(line number, row) pairs from a ``.jsonl`` or ``.csv`` file; bad JSON raises DataError."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    if path.suffix.lower() == ".csv":
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            for row in reader:
+                yield reader.line_num, {k: v for k, v in row.items() if k is not None and v not in (None, "")}
+        return
+    with path.open(encoding="utf-8") as handle:
+        for line_no, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise DataError([f"{path}:{line_no}: bad JSON ({error.msg})"]) from None
+            if not isinstance(row, dict):
+                raise DataError([f"{path}:{line_no}: expected a JSON object, got {type(row).__name__}"])
+            yield line_no, row
+
+
+def load_examples(
+    paths: str | os.PathLike | Iterable[str | os.PathLike],
+    *,
+    targets: TargetSet,
+    text_dirs: Sequence[str | os.PathLike] | None = None,
+) -> list[StanceExample]:
+    """Read and validate labelled rows from one or more files."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    dirs = [Path(d) for d in (text_dirs if text_dirs is not None else default_text_dirs())]
+    examples: list[StanceExample] = []
+    problems: list[str] = []
+    for path in paths:
+        for line_no, row in read_records(path):
+            origin = f"{path}:{line_no}"
+            try:
+                examples.extend(_row_examples(row, origin, targets, dirs))
+            except ValueError as error:
+                problems.append(f"{origin}: {error}")
+    if problems:
+        raise DataError(problems)
+    if not examples:
+        raise DataError([f"{', '.join(map(str, paths))}: no rows"])
+    return examples
+
+
+def _row_examples(row: dict, origin: str, targets: TargetSet, text_dirs: list[Path]) -> list[StanceExample]:
+    text = _row_text(row, text_dirs)
+    voice = row.get("voice")
+    if voice is not None and voice not in VOICE_LABELS:
+        raise ValueError(f"unknown voice {voice!r} (expected one of {', '.join(VOICE_LABELS)})")
+    common = {
+        "text": text,
+        "voice": voice,
+        "article_id": str(row["article_id"]) if row.get("article_id") is not None else None,
+        "sentence_id": int(row["sentence_id"]) if row.get("sentence_id") is not None else None,
+        "origin": origin,
+    }
+    if "target" in row or "label" in row:
+        target, label = _required(row, "target"), _required(row, "label")
+        _check_label(label, target)
+        if target not in targets:
+            raise ValueError(f"unknown target {target!r} (known: {', '.join(targets)})")
+        return [StanceExample(target=target, label=label, query=row.get("query"), **common)]
+    wide = [name for name in targets if name in row]
+    if not wide:
+        raise ValueError(f"missing column: a row needs 'target' and 'label', or one column per target ({', '.join(targets)})")
+    unknown = [key for key in row if key not in _WIDE_KEYS and key not in targets]
+    if unknown:
+        raise ValueError(f"unknown target column(s) {', '.join(map(repr, unknown))} (known: {', '.join(targets)})")
+    for name in wide:
+        _check_label(row[name], name)
+    return [StanceExample(target=name, label=row[name], **common) for name in wide]
+
+
+_WIDE_KEYS = {"text", "voice", "article_id", "sentence_id", "sentence_hash", "id", "genre", "source", "notes"}
+
+
+def _required(row: dict, key: str) -> str:
+    value = row.get(key)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise ValueError(f"missing column {key!r}")
+    return value
+
+
+def _check_label(label: object, target: str) -> None:
+    if label not in STANCE_LABELS:
+        raise ValueError(f"unknown label {label!r} for target {target!r} (expected one of {', '.join(STANCE_LABELS)})")
+
+
+def _row_text(row: dict, text_dirs: list[Path]) -> str:
+    if "text" in row:
+        text = row["text"]
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError("empty text")
+        return text
+    if "sentence_hash" not in row:
+        raise ValueError("missing column 'text' (or 'article_id', 'sentence_id' and 'sentence_hash' pointing at a source text)")
+    article_id, sentence_id = _required(row, "article_id"), int(_required(row, "sentence_id"))
+    sentences = article_sentences(str(article_id), tuple(text_dirs))
+    if sentence_id >= len(sentences):
+        raise ValueError(f"article {article_id} has {len(sentences)} sentences, no sentence {sentence_id}: re-map the labels to the current splitter")
+    sentence = sentences[sentence_id]
+    if sentence_hash(sentence) != row["sentence_hash"]:
+        raise ValueError(
+            f"sentence {sentence_id} of {article_id} does not match its label's hash {row['sentence_hash']} "
+            f"(the text or the splitter changed): re-map the labels, never drop them"
+        )
+    return sentence
+
+
+class SourceTextMissing(ValueError):
+    pass
+
+
+@lru_cache(maxsize=4096)
+def article_sentences(article_id: str, text_dirs: tuple[Path, ...]) -> list[str]:
+    for directory in text_dirs:
+        path = directory / f"{article_id}.txt"
+        if path.is_file():
+            return [s.text for s in split_sentences(path.read_text(encoding="utf-8"))]
+    raise SourceTextMissing(
+        f"no text for article {article_id} in {', '.join(map(str, text_dirs))}: these labels point at the "
+        f"SemEval-2025 Task 10 articles; place the project's shared/ folder beside the repository "
+        f"(or set STANCE_SHARED) so that {SHARED_URW_DEV} is found"
+    )
+
+
+def split_by_article(
+    examples: Sequence[StanceExample], *, dev_fraction: float = 0.2, seed: int = 42
+) -> tuple[list[StanceExample], list[StanceExample]]:
+    """Train and dev sets that never cut an article (or a sentence without one)."""
+    from sklearn.model_selection import GroupShuffleSplit
+
+    if not 0 < dev_fraction < 1:
+        raise ValueError("dev_fraction must be between 0 and 1")
+    groups = [example.group for example in examples]
+    if len(set(groups)) < 2:
+        raise ValueError("a train/dev split needs at least two articles")
+    splitter = GroupShuffleSplit(n_splits=1, test_size=dev_fraction, random_state=seed)
+    train_idx, dev_idx = next(splitter.split(examples, groups=groups))
+    return [examples[i] for i in train_idx], [examples[i] for i in dev_idx]

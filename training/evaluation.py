@@ -1,0 +1,203 @@
+"""Measuring a stance model: SemEval-style F_avg, macro-F1, calibration and voice accuracy."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import classification_report, confusion_matrix, f1_score
+
+from models import STANCE_LABELS, VOICE_LABELS, StanceModel
+from training.data import StanceExample
+
+STANCED = ["favor", "against"]
+
+
+def f_avg(gold: Sequence[str], predicted: Sequence[str]) -> float:
+    """Mean F1 of favor and against (SemEval-2016 Task 6); other labels count only as errors."""
+    if not gold:
+        return 0.0
+    return float(f1_score(gold, predicted, labels=STANCED, average="macro", zero_division=0))
+
+
+def expected_calibration_error(probabilities: np.ndarray, gold: np.ndarray, *, bins: int = 10) -> float:
+    """Gap between confidence and accuracy of the top label, averaged over equal-width bins."""
+    if len(gold) == 0:
+        return 0.0
+    confidence = probabilities.max(1)
+    correct = probabilities.argmax(1) == gold
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    total = 0.0
+    for low, high in zip(edges[:-1], edges[1:]):
+        inside = (confidence > low) & (confidence <= high)
+        if inside.any():
+            total += inside.mean() * abs(correct[inside].mean() - confidence[inside].mean())
+    return float(total)
+
+
+def label_metrics(gold: Sequence[str], predicted: Sequence[str]) -> dict:
+    return {
+        "f_avg": f_avg(gold, predicted),
+        "macro_f1": float(f1_score(gold, predicted, labels=list(STANCE_LABELS), average="macro", zero_division=0)),
+        "accuracy": float(np.mean([g == p for g, p in zip(gold, predicted)])) if gold else 0.0,
+        "support": {label: int(sum(g == label for g in gold)) for label in STANCE_LABELS},
+    }
+
+
+class StanceEvaluator:
+    """Scores a model on labelled examples; the primary metric is overall F_avg."""
+
+    primary_metric = "f_avg"
+
+    def __init__(self, examples: Sequence[StanceExample], *, gate: bool | None = None, batch_size: int = 64) -> None:
+        if not examples:
+            raise ValueError("nothing to evaluate: no examples")
+        self.examples = list(examples)
+        self.gate = gate
+        self.batch_size = batch_size
+
+    def predict(self, model: StanceModel) -> tuple[np.ndarray, np.ndarray]:
+        """Stance and voice probabilities per example, through the same path as ``predict``."""
+        stance = np.zeros((len(self.examples), len(STANCE_LABELS)), dtype=np.float32)
+        voice = np.zeros((len(self.examples), len(VOICE_LABELS)), dtype=np.float32)
+        gate = model.settings.gate if self.gate is None else self.gate
+        scored = [i for i, ex in enumerate(self.examples) if not gate or ex.query or model.targets[ex.target].mentioned_in(ex.text)]
+        prior = np.array([model.settings.gate_prior.get(label, 0.0) for label in STANCE_LABELS], dtype=np.float32)
+        stance[:] = prior / prior.sum()
+        voice[:] = [1.0, 0.0]
+        if scored:
+            texts = [self.examples[i].text for i in scored]
+            queries = [self.examples[i].query or model.targets[self.examples[i].target].query for i in scored]
+            stance[scored], voice[scored] = model.score_pairs(texts, queries, batch_size=self.batch_size)
+        return stance, voice
+
+    def __call__(self, model: StanceModel, *, output_dir: str | Path | None = None) -> dict:
+        stance, voice = self.predict(model)
+        metrics = self.compute(stance, voice)
+        if output_dir is not None:
+            self.write(Path(output_dir), metrics, stance, voice)
+        return metrics
+
+    def compute(self, stance: np.ndarray, voice: np.ndarray) -> dict:
+        examples = self.examples
+        gold = [ex.label for ex in examples]
+        predicted = [STANCE_LABELS[i] for i in stance.argmax(1)]
+        gold_idx = np.array([STANCE_LABELS.index(g) for g in gold])
+        metrics: dict = {"primary_metric": self.primary_metric, "overall": label_metrics(gold, predicted)}
+        metrics["overall"]["ece"] = expected_calibration_error(stance, gold_idx)
+        metrics["overall"]["classification_report"] = classification_report(
+            gold, predicted, labels=list(STANCE_LABELS), output_dict=True, zero_division=0
+        )
+        metrics["overall"]["confusion_matrix"] = {
+            "labels": list(STANCE_LABELS),
+            "matrix": confusion_matrix(gold, predicted, labels=list(STANCE_LABELS)).tolist(),
+        }
+        by_target: dict[str, list[int]] = defaultdict(list)
+        for i, ex in enumerate(examples):
+            by_target[ex.target].append(i)
+        metrics["targets"] = {}
+        for target, rows in by_target.items():
+            entry = label_metrics([gold[i] for i in rows], [predicted[i] for i in rows])
+            entry["ece"] = expected_calibration_error(stance[rows], gold_idx[rows])
+            entry["confusion_matrix"] = confusion_matrix(
+                [gold[i] for i in rows], [predicted[i] for i in rows], labels=list(STANCE_LABELS)
+            ).tolist()
+            metrics["targets"][target] = entry
+        metrics["overall"]["f_avg_mean_of_targets"] = float(np.mean([m["f_avg"] for m in metrics["targets"].values()]))
+        metrics["voice"] = self._voice_metrics(voice)
+        metrics["articles"] = self._article_metrics(gold, predicted)
+        metrics["counts"] = {"examples": len(examples), "sentences": len({(ex.group, ex.text) for ex in examples})}
+        return metrics
+
+    def _voice_metrics(self, voice: np.ndarray) -> dict:
+        """Voice is per sentence: the mean of its pairs' voice probabilities, scored once."""
+        per_sentence: dict[tuple, list[int]] = defaultdict(list)
+        for i, ex in enumerate(self.examples):
+            if ex.voice is not None:
+                per_sentence[(ex.group, ex.sentence_id, ex.text)].append(i)
+        if not per_sentence:
+            return {"accuracy": None, "support": 0}
+        gold, predicted = [], []
+        for rows in per_sentence.values():
+            gold.append(self.examples[rows[0]].voice)
+            predicted.append(VOICE_LABELS[int(voice[rows].mean(0).argmax())])
+        return {
+            "accuracy": float(np.mean([g == p for g, p in zip(gold, predicted)])),
+            "macro_f1": float(f1_score(gold, predicted, labels=list(VOICE_LABELS), average="macro", zero_division=0)),
+            "support": len(gold),
+        }
+
+    def _article_metrics(self, gold: list[str], predicted: list[str]) -> dict:
+        by_article: dict[str, list[int]] = defaultdict(list)
+        for i, ex in enumerate(self.examples):
+            if ex.article_id:
+                by_article[ex.article_id].append(i)
+        return {
+            article: {
+                "f_avg": f_avg([gold[i] for i in rows], [predicted[i] for i in rows]),
+                "accuracy": float(np.mean([gold[i] == predicted[i] for i in rows])),
+                "rows": len(rows),
+            }
+            for article, rows in sorted(by_article.items())
+        }
+
+    def write(self, output_dir: Path, metrics: dict, stance: np.ndarray, voice: np.ndarray) -> None:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+        with (output_dir / "predictions.jsonl").open("w", encoding="utf-8") as handle:
+            for ex, probs, voice_probs in zip(self.examples, stance, voice):
+                row = {
+                    "article_id": ex.article_id,
+                    "sentence_id": ex.sentence_id,
+                    "text": ex.text,
+                    "target": ex.target,
+                    "gold": ex.label,
+                    "predicted": STANCE_LABELS[int(probs.argmax())],
+                    "scores": {label: round(float(p), 4) for label, p in zip(STANCE_LABELS, probs)},
+                    "gold_voice": ex.voice,
+                    "predicted_voice": VOICE_LABELS[int(voice_probs.argmax())],
+                }
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        (output_dir / "classification_report.txt").write_text(self._report_text(metrics), encoding="utf-8")
+        plot_confusion_matrix(metrics["overall"]["confusion_matrix"]["matrix"], output_dir / "confusion_matrix.png")
+
+    def _report_text(self, metrics: dict) -> str:
+        gold = [ex.label for ex in self.examples]
+        lines = [format_summary(metrics), ""]
+        del gold
+        report = metrics["overall"]["classification_report"]
+        lines.append(f"{'':>12} {'precision':>9} {'recall':>9} {'f1':>9} {'support':>9}")
+        for label in STANCE_LABELS:
+            row = report[label]
+            lines.append(f"{label:>12} {row['precision']:9.3f} {row['recall']:9.3f} {row['f1-score']:9.3f} {int(row['support']):9d}")
+        return "\n".join(lines) + "\n"
+
+
+def format_summary(metrics: dict) -> str:
+    """A small table: F_avg and macro-F1 overall and per target."""
+    lines = [f"{'target':<10} {'F_avg':>7} {'macroF1':>8} {'acc':>7} {'ECE':>6}"]
+    rows = [("overall", metrics["overall"])] + list(metrics["targets"].items())
+    for name, m in rows:
+        lines.append(f"{name:<10} {m['f_avg']:7.3f} {m['macro_f1']:8.3f} {m['accuracy']:7.3f} {m.get('ece', 0.0):6.3f}")
+    voice = metrics.get("voice", {})
+    if voice.get("accuracy") is not None:
+        lines.append(f"voice accuracy {voice['accuracy']:.3f} over {voice['support']} sentences")
+    return "\n".join(lines)
+
+
+def plot_confusion_matrix(matrix: list[list[int]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    figure, axis = plt.subplots(figsize=(4.5, 4))
+    ConfusionMatrixDisplay(np.array(matrix), display_labels=list(STANCE_LABELS)).plot(ax=axis, colorbar=False, cmap="Blues")
+    axis.set_title("stance (gold rows, predicted columns)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
