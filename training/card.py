@@ -28,7 +28,7 @@ def model_card(result: TrainResult, args: TrainingArguments, data_counts: dict) 
         *[f"- `{t.name}`: {t.description}" for t in result.model.targets.values()],
         "",
         "## Training data",
-        *[f"- {key}: {value}" for key, value in data_counts.items()],
+        *[f"- {key}: {value}" for key, value in data_counts.items() if key != "dev article ids"],
         "",
         "## Settings",
         *[f"- {key}: {value}" for key, value in args.to_dict().items()],

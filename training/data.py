@@ -132,7 +132,7 @@ def _row_examples(row: dict, origin: str, targets: TargetSet, text_dirs: list[Pa
     if "target" in row or "label" in row:
         target, label = _required(row, "target"), _required(row, "label")
         _check_label(label, target)
-        if target not in targets:
+        if target not in targets and not row.get("query"):
             raise ValueError(f"unknown target {target!r} (known: {', '.join(targets)})")
         return [StanceExample(target=target, label=label, query=row.get("query"), **common)]
     wide = [name for name in targets if name in row]

@@ -17,10 +17,16 @@ STANCED = ["favor", "against"]
 
 
 def f_avg(gold: Sequence[str], predicted: Sequence[str]) -> float:
-    """Mean F1 of favor and against (SemEval-2016 Task 6); other labels count only as errors."""
-    if not gold:
+    """Mean F1 of favor and against (SemEval-2016 Task 6); other labels count only as errors.
+
+    A stance label that occurs neither in gold nor in predictions (no EU `favor` in a set)
+    is left out of the mean rather than counted as an F1 of zero; with neither, 0.0.
+    """
+    present = set(gold) | set(predicted)
+    labels = [label for label in STANCED if label in present]
+    if not labels:
         return 0.0
-    return float(f1_score(gold, predicted, labels=STANCED, average="macro", zero_division=0))
+    return float(f1_score(gold, predicted, labels=labels, average="macro", zero_division=0))
 
 
 def expected_calibration_error(probabilities: np.ndarray, gold: np.ndarray, *, bins: int = 10) -> float:
@@ -38,10 +44,17 @@ def expected_calibration_error(probabilities: np.ndarray, gold: np.ndarray, *, b
     return float(total)
 
 
+def macro_f1(gold: Sequence[str], predicted: Sequence[str]) -> float:
+    """Macro-F1 over the labels that occur in gold or predictions, so a benchmark without
+    ``none`` (NewsMTSC) is scored over its own three classes."""
+    labels = [label for label in STANCE_LABELS if label in set(gold) | set(predicted)]
+    return float(f1_score(gold, predicted, labels=labels, average="macro", zero_division=0)) if labels else 0.0
+
+
 def label_metrics(gold: Sequence[str], predicted: Sequence[str]) -> dict:
     return {
         "f_avg": f_avg(gold, predicted),
-        "macro_f1": float(f1_score(gold, predicted, labels=list(STANCE_LABELS), average="macro", zero_division=0)),
+        "macro_f1": macro_f1(gold, predicted),
         "accuracy": float(np.mean([g == p for g, p in zip(gold, predicted)])) if gold else 0.0,
         "support": {label: int(sum(g == label for g in gold)) for label in STANCE_LABELS},
     }

@@ -1,0 +1,66 @@
+"""Article level: do the model's article scores separate the SemEval-2025 organisers'
+narratives? For each narrative, ROC AUC of the article's signed score toward a target
+(mean P(favor) - P(against) over sentences that concern it) as a detector of the tag.
+
+    python benchmarks/article_narratives.py [--model models/default] [--all-articles]
+
+By default only the articles the model held out for dev are scored; --all-articles adds
+the articles it was trained on (optimistic).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from sklearn.metrics import roc_auc_score
+
+from benchmarks.common import dev_article_ids
+from models import DEFAULT_MODEL_DIR, StanceModel
+from training.data import SHARED_URW_DEV, shared_dir
+
+# narrative -> (target, +1 if the tag should raise the score, -1 if it should lower it)
+NARRATIVES = {
+    "URW: Discrediting the West, Diplomacy": ("west", -1),
+    "URW: Praise of Russia": ("russia", +1),
+    "URW: Russia is the Victim": ("russia", +1),
+    "URW: Overpraising the West": ("west", +1),
+    "URW: Blaming the war on others rather than the invader": ("west", -1),
+}
+
+
+def article_narratives(path: Path) -> dict[str, set[str]]:
+    tags = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        name, narratives, *_ = line.split("\t") + [""]
+        tags[name.removesuffix(".txt")] = {n.strip() for n in narratives.split(";") if n.strip()}
+    return tags
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
+    parser.add_argument("--all-articles", action="store_true")
+    args = parser.parse_args()
+    folder = shared_dir() / SHARED_URW_DEV
+    tags = article_narratives(folder.parent / "dev-subtask-2-annotations.txt")
+    articles = sorted(tags) if args.all_articles else sorted(set(tags) & dev_article_ids(args.model))
+    model = StanceModel.from_pretrained(args.model)
+    scores = {}
+    for article in articles:
+        summary = model.analyze((folder / f"{article}.txt").read_text(encoding="utf-8"), targets=["russia", "west"]).summary
+        scores[article] = {target: s.score for target, s in summary.items()}
+    print(f"{len(articles)} articles ({'all' if args.all_articles else 'held out for dev only'})\n")
+    print("| narrative | target | tagged articles | ROC AUC |")
+    print("| --- | --- | --- | --- |")
+    for narrative, (target, sign) in NARRATIVES.items():
+        labels = [narrative in tags[a] for a in articles]
+        if 0 < sum(labels) < len(labels):
+            auc = roc_auc_score(labels, [sign * scores[a][target] for a in articles])
+            print(f"| {narrative} | {target} ({'lower' if sign < 0 else 'higher'} score) | {sum(labels)} | {auc:.3f} |")
+        else:
+            print(f"| {narrative} | {target} | {sum(labels)} | n/a |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,348 @@
+"""ONNX Runtime inference for a stance model: the merged encoder, mean pooling and both heads
+exported as one graph, dynamically quantised to int8, and plugged into ``StanceModel.runtime``.
+
+>>> model = StanceModel.from_pretrained("models/default")
+>>> use_onnx(model, model_dir="models/default")   # exports once to models/default/onnx/
+>>> model.analyze(text)                             # same API, ONNX Runtime underneath
+
+Tokenisation, length bucketing, temperatures and the alias gate stay in ``StanceModel``; only
+the forward pass moves. Needs the ``fast`` extra: ``pip install 'stance-service[fast]'``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+ONNX_DIR = "onnx"
+INT8_NAME = "model.int8.onnx"
+FP32_NAME = "model.onnx"
+META_NAME = "meta.json"
+OPSET = 17
+# Bump when the exported graph changes (inputs, outputs, fusion, quantisation settings).
+EXPORT_FORMAT = "stance-onnx-1"
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+OUTPUT_NAMES = ("stance_logits", "voice_logits")
+
+
+def _require_onnx() -> None:
+    """Fail with an install hint (a RuntimeError, which the CLI reports) when the extra is missing."""
+    import importlib.util
+
+    missing = [name for name in ("onnx", "onnxruntime") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise RuntimeError(f"the ONNX runtime needs {' and '.join(missing)}: pip install 'stance-service[fast]'")
+
+
+class _Exportable(nn.Module):
+    """Encoder + masked mean pooling + heads, with no dropout and positional inputs only."""
+
+    def __init__(self, model: nn.Module, with_token_types: bool) -> None:
+        super().__init__()
+        self.encoder = model.encoder
+        self.stance_head = model.stance_head
+        self.voice_head = model.voice_head
+        self.with_token_types = with_token_types
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None):
+        kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if self.with_token_types:
+            kwargs["token_type_ids"] = token_type_ids
+        hidden = self.encoder(**kwargs).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        return self.stance_head(pooled), self.voice_head(pooled)
+
+
+def _uses_token_types(model) -> bool:
+    return "token_type_ids" in getattr(model.tokenizer, "model_input_names", ())
+
+
+def _base_encoder(model) -> nn.Module:
+    """The transformer whose attention implementation is switched for export (under LoRA, if
+    the adapters were not merged yet; they then trace as extra MatMuls)."""
+    encoder = model.encoder
+    return encoder.get_base_model() if hasattr(encoder, "get_base_model") else encoder
+
+
+def export_onnx(model, path: str | os.PathLike, *, quantize: bool = True, optimize: bool = True, per_channel: bool = False) -> Path:
+    """Write ``model``'s forward pass (encoder, pooling, heads) to ``path`` as ONNX.
+
+    Batch and sequence axes are dynamic. With ``optimize`` the graph is fused offline with
+    ONNX Runtime's transformer optimiser (attention, LayerNorm, GELU) when it recognises
+    the encoder; with ``quantize`` the weights of every MatMul are then quantised to int8
+    (dynamic quantisation: activations stay float and are quantised per batch at run time).
+    """
+    _require_onnx()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    encoder = _base_encoder(model)
+    with_token_types = _uses_token_types(model)
+    wrapper = _Exportable(model, with_token_types).eval()
+    sample = model.encode_pairs(["Serbia will never join NATO.", "Moscow said so."], ["NATO, the alliance", "Russia"])
+    names = [n for n in INPUT_NAMES if n != "token_type_ids" or with_token_types]
+    args = tuple(sample[n] for n in names)
+    axes = {name: {0: "batch", 1: "sequence"} for name in names}
+    axes.update({name: {0: "batch"} for name in OUTPUT_NAMES})
+    previous_attention = getattr(encoder.config, "_attn_implementation", None)
+    was_training = model.training
+    model.eval()
+    with tempfile.TemporaryDirectory(prefix=".onnx-export-", dir=path.parent) as work:
+        work = Path(work)
+        raw = work / "raw.onnx"
+        try:
+            # Eager attention traces to plain MatMul/Softmax, which the optimiser fuses; the
+            # SDPA path with transformers' mask helpers does not export cleanly.
+            _set_attention(encoder, "eager")
+            with torch.no_grad(), warnings.catch_warnings():
+                # tracing notes about mask helpers and index ops, checked by the tests against torch
+                warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+                warnings.filterwarnings("ignore", message=".*aten::index.*")
+                torch.onnx.export(
+                    wrapper,
+                    args,
+                    str(raw),
+                    input_names=names,
+                    output_names=list(OUTPUT_NAMES),
+                    dynamic_axes=axes,
+                    opset_version=OPSET,
+                    do_constant_folding=True,
+                    dynamo=False,
+                )
+        finally:
+            if previous_attention is not None:
+                _set_attention(encoder, previous_attention)
+            model.train(was_training)
+        current = raw
+        if optimize:
+            current = _optimize(raw, work / "optimized.onnx", encoder.config) or raw
+        if quantize:
+            from onnx import TensorProto
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            quantized = work / "quantized.onnx"
+            quiet = logging.getLogger()
+            level = quiet.level
+            quiet.setLevel(logging.ERROR)  # "consider pre-processing" advice, irrelevant here
+            try:
+                quantize_dynamic(
+                    str(current),
+                    str(quantized),
+                    weight_type=QuantType.QInt8,
+                    per_channel=per_channel,
+                    # fused ops (com.microsoft domain) defeat ONNX shape inference; their outputs are float
+                    extra_options={"DefaultTensorType": TensorProto.FLOAT},
+                )
+            finally:
+                quiet.setLevel(level)
+            current = quantized
+        staged = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        shutil.copyfile(current, staged)
+        os.replace(staged, path)
+    return path
+
+
+def _set_attention(encoder: nn.Module, implementation: str) -> None:
+    if hasattr(encoder, "set_attn_implementation"):
+        try:
+            encoder.set_attn_implementation(implementation)
+            return
+        except (ValueError, AttributeError, ImportError):
+            pass
+    for module in encoder.modules():
+        config = getattr(module, "config", None)
+        if config is not None and hasattr(config, "_attn_implementation"):
+            config._attn_implementation = implementation
+
+
+def _optimize(source: Path, target: Path, config) -> Path | None:
+    """Offline BERT fusions (portable: no hardware-specific kernels are baked in)."""
+    if getattr(config, "model_type", None) not in {"bert", "roberta", "xlm-roberta", "distilbert"}:
+        return None
+    try:
+        from onnxruntime.transformers.optimizer import optimize_model
+    except ImportError:
+        return None
+    optimized = optimize_model(
+        str(source),
+        model_type="bert",
+        num_heads=config.num_attention_heads,
+        hidden_size=config.hidden_size,
+        opt_level=1,
+        use_gpu=False,
+        only_onnxruntime=False,
+    )
+    optimized.save_model_to_file(str(target))
+    return target
+
+
+def physical_cores() -> int:
+    try:
+        import psutil
+
+        cores = psutil.cpu_count(logical=False)
+    except ImportError:
+        cores = None
+    if not cores:
+        cores = os.cpu_count() or 1
+    if hasattr(os, "sched_getaffinity"):
+        cores = min(cores, len(os.sched_getaffinity(0)))
+    return max(1, cores)
+
+
+class OnnxRuntime:
+    """``StanceModel.runtime``: a batch of tokenizer tensors in, (stance, voice) logits out."""
+
+    def __init__(self, path: str | os.PathLike, *, threads: int | None = None) -> None:
+        _require_onnx()
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"{self.path}: no ONNX model")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or physical_cores()
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        self.input_names = [i.name for i in self.session.get_inputs()]
+
+    def __call__(self, batch: Mapping) -> tuple[np.ndarray, np.ndarray]:
+        feeds = {}
+        for name in self.input_names:
+            value = batch[name] if name in batch else np.zeros_like(_numpy(batch["input_ids"]))
+            feeds[name] = _numpy(value).astype(np.int64, copy=False)
+        stance, voice = self.session.run(list(OUTPUT_NAMES), feeds)
+        return stance, voice
+
+    def __repr__(self) -> str:
+        return f"OnnxRuntime({str(self.path)!r})"
+
+
+def _numpy(value) -> np.ndarray:
+    return value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+
+
+# ---- caching --------------------------------------------------------------------------
+
+
+def model_fingerprint(model, model_dir: str | os.PathLike | None = None) -> str:
+    """A content hash of what the exported graph depends on: the saved weights and config when
+    the model folder is known, else the in-memory weights."""
+    digest = hashlib.blake2b(digest_size=12)
+    digest.update(EXPORT_FORMAT.encode())
+    if model_dir is not None and (Path(model_dir) / "config.json").is_file():
+        for name in ("config.json", "model.safetensors"):
+            file = Path(model_dir) / name
+            if file.is_file():
+                with file.open("rb") as handle:
+                    for chunk in iter(lambda: handle.read(1 << 20), b""):
+                        digest.update(chunk)
+        digest.update(json.dumps(model.settings.encoder, sort_keys=True).encode())
+    else:
+        for name, tensor in sorted(model.state_dict().items()):
+            digest.update(name.encode())
+            digest.update(tensor.detach().contiguous().cpu().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def user_cache_dir() -> Path:
+    """``$STANCE_CACHE``, else ``$XDG_CACHE_HOME/stance``, else ``~/.cache/stance``."""
+    if os.environ.get("STANCE_CACHE"):
+        return Path(os.environ["STANCE_CACHE"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME")
+    return (Path(base).expanduser() if base else Path.home() / ".cache") / "stance"
+
+
+def onnx_path(model_dir: str | os.PathLike, *, quantize: bool = True) -> Path:
+    """Where a model folder keeps its ONNX export: ``<model_dir>/onnx/model.int8.onnx``."""
+    return Path(model_dir) / ONNX_DIR / (INT8_NAME if quantize else FP32_NAME)
+
+
+def _writable(directory: Path) -> bool:
+    target = directory if directory.exists() else directory.parent
+    return target.is_dir() and os.access(target, os.W_OK | os.X_OK)
+
+
+def _fresh(path: Path, fingerprint: str) -> bool:
+    if not path.is_file():
+        return False
+    meta = path.parent / META_NAME
+    if not meta.is_file():  # an export shipped without metadata is trusted as is
+        return True
+    try:
+        recorded = json.loads(meta.read_text(encoding="utf-8")).get(path.name, {}).get("fingerprint")
+    except (json.JSONDecodeError, AttributeError):
+        return False
+    return recorded in (None, fingerprint)
+
+
+def _record(path: Path, fingerprint: str) -> None:
+    meta = path.parent / META_NAME
+    try:
+        data = json.loads(meta.read_text(encoding="utf-8")) if meta.is_file() else {}
+    except json.JSONDecodeError:
+        data = {}
+    import onnxruntime
+
+    data[path.name] = {
+        "fingerprint": fingerprint,
+        "format": EXPORT_FORMAT,
+        "torch": torch.__version__,
+        "onnxruntime": onnxruntime.__version__,
+    }
+    staged = meta.with_name(f".{META_NAME}.{os.getpid()}.tmp")
+    staged.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    os.replace(staged, meta)
+
+
+def find_onnx(
+    model, *, model_dir: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None, quantize: bool = True
+) -> tuple[Path, str]:
+    """The cached export to use (it may not exist yet) and the model's fingerprint.
+
+    Order: ``cache_dir`` when given; else ``<model_dir>/onnx/`` when it holds a current export
+    or can be written; else ``~/.cache/stance/<fingerprint>/``.
+    """
+    model_dir = model_dir if model_dir is not None else getattr(model, "model_dir", None)
+    fingerprint = model_fingerprint(model, model_dir)
+    name = INT8_NAME if quantize else FP32_NAME
+    if cache_dir is not None:
+        return Path(cache_dir) / name, fingerprint
+    if model_dir is not None:
+        local = onnx_path(model_dir, quantize=quantize)
+        if _fresh(local, fingerprint) or _writable(local.parent):
+            return local, fingerprint
+    return user_cache_dir() / fingerprint / name, fingerprint
+
+
+def use_onnx(
+    model,
+    *,
+    model_dir: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    quantize: bool = True,
+    threads: int | None = None,
+) -> OnnxRuntime:
+    """Export ``model`` once (to its folder's ``onnx/`` or a user cache) and make it score
+    through ONNX Runtime by setting ``model.runtime``; returns the runtime."""
+    _require_onnx()
+    path, fingerprint = find_onnx(model, model_dir=model_dir, cache_dir=cache_dir, quantize=quantize)
+    if not _fresh(path, fingerprint):
+        export_onnx(model, path, quantize=quantize)
+        _record(path, fingerprint)
+    runtime = OnnxRuntime(path, threads=threads)
+    model.runtime = runtime
+    return runtime

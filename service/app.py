@@ -1,0 +1,317 @@
+"""The HTTP API and the analyst page: ``create_app(settings)`` builds the app, ``serve``
+runs it with uvicorn. The model loads in the background at startup (``/readyz`` answers
+503 until it is in) and is only ever touched by the batching worker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Body, Depends, FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from service.batching import Batcher
+from service.docs import install_docs
+from service.errors import BadRequest, NotReady, Unauthorized, install_error_handlers
+from service.loading import LoadedModel, ModelLoader, default_loader, load_model
+from service.metrics import ServiceMetrics
+from service.middleware import BodyLimitMiddleware, MetricsMiddleware
+from service.schemas import (
+    PREDICT_EXAMPLES,
+    AnalyzeResponse,
+    ErrorResponse,
+    InfoResponse,
+    PredictResponse,
+    ReloadRequest,
+    ReloadResponse,
+    analyze_examples,
+    example_article,
+    request_models,
+)
+from service.settings import ServiceSettings, resolve_model_dir
+
+log = logging.getLogger("service")
+
+STATIC = Path(__file__).with_name("static")
+TITLE = "Stance service"
+PAGE_HEADERS = {
+    # The page loads nothing from elsewhere; say so, so a browser refuses if it ever tried.
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+class ServiceState:
+    """What the routes share: settings, metrics, the batcher (which holds the model)."""
+
+    def __init__(self, settings: ServiceSettings, *, loader: ModelLoader, metrics: ServiceMetrics) -> None:
+        self.settings = settings
+        self.loader = loader
+        self.metrics = metrics
+        self.batcher: Batcher | None = None
+        self.load_error: str | None = None
+        self.loaded = threading.Event()  # set once the startup load finished, either way (tests wait on it)
+        self.on_load_failure: Callable[[BaseException], None] | None = None
+        self.reload_lock: asyncio.Lock | None = None
+        self._load_task: asyncio.Task | None = None
+
+    @property
+    def current(self) -> LoadedModel | None:
+        return self.batcher.current if self.batcher is not None else None
+
+    def require_model(self) -> LoadedModel:
+        loaded = self.current
+        if loaded is None:
+            raise NotReady(self.load_error or "the model is still loading; retry shortly")
+        return loaded
+
+    def install(self, loaded: LoadedModel) -> LoadedModel | None:
+        assert self.batcher is not None
+        previous = self.batcher.swap(loaded)
+        self.metrics.set_model(loaded.name, loaded.version)
+        return previous
+
+    async def start(self) -> None:
+        self.batcher = Batcher(
+            max_batch=self.settings.max_batch,
+            batch_wait_s=self.settings.batch_wait_ms / 1000,
+            queue_size=self.settings.queue_size,
+            retry_after_s=self.settings.retry_after_s,
+            metrics=self.metrics,
+        )
+        self.batcher.start()
+        self.reload_lock = asyncio.Lock()
+        self._load_task = asyncio.get_running_loop().create_task(self._load_initial(), name="stance-load")
+
+    async def stop(self) -> None:
+        if self._load_task is not None:
+            self._load_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._load_task
+        if self.batcher is not None:
+            await self.batcher.close()
+
+    async def _load_initial(self) -> None:
+        try:
+            loaded = await asyncio.to_thread(load_model, self.settings.model_dir, loader=self.loader)
+        except Exception as error:
+            self.load_error = f"the model could not be loaded: {error}"
+            log.error("%s", self.load_error)
+            self.loaded.set()
+            if self.on_load_failure is not None:
+                self.on_load_failure(error)
+            return
+        if self.current is None:  # an admin reload may have won the race
+            self.install(loaded)
+        self.loaded.set()
+
+
+def create_app(settings: ServiceSettings | None = None, *, loader: ModelLoader | None = None) -> FastAPI:
+    """The app for ``settings`` (default: from ``STANCE_*`` variables). ``loader`` turns a
+    model folder into a model; tests pass wrappers, the default is ``StanceModel.from_pretrained``."""
+    settings = settings or ServiceSettings.from_env()
+    metrics = ServiceMetrics()
+    state = ServiceState(settings, loader=loader or default_loader, metrics=metrics)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        import torch
+
+        torch.set_num_threads(settings.threads)
+        await state.start()
+        try:
+            yield
+        finally:
+            await state.stop()
+
+    app = FastAPI(
+        title=TITLE,
+        version="1",
+        summary="Sentence-level stance toward Russia, the West, the EU and NATO in news text.",
+        description=(
+            "Every error has the body `{\"error\": ..., \"error_type\": ...}`. Limits come from `STANCE_*` variables "
+            "(see `GET /v1/info`); over a limit the answer is 413, a full queue 429 with `Retry-After`."
+        ),
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.service = state
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    install_docs(app, title=TITLE)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    _add_routes(app, state)
+    return app
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse, "description": text}
+    for code, text in {
+        400: "unknown target, or a request the model cannot take",
+        413: "over a limit (inputs, characters, body size)",
+        422: "the body does not match the schema",
+        429: "the queue is full; retry after `Retry-After` seconds",
+        503: "the model is not loaded yet",
+    }.items()
+}
+
+
+def _add_routes(app: FastAPI, state: ServiceState) -> None:
+    settings = state.settings
+    PredictRequest, AnalyzeRequest = request_models(settings)
+
+    # ---- the API ------------------------------------------------------------------
+
+    async def predict(payload) -> JSONResponse:
+        """Score each input as one sentence toward each target, with its voice."""
+        loaded = state.require_model()
+        targets = _check_targets(loaded, payload.targets)
+        texts = [payload.inputs] if isinstance(payload.inputs, str) else list(payload.inputs)
+        predictions, served_by = await state.batcher.predict(texts, targets=targets)
+        return JSONResponse({"model": served_by.identity(), "predictions": [_prediction_json(p) for p in predictions]})
+
+    async def analyze(payload) -> JSONResponse:
+        """Split an article into sentences (with character offsets), score each, and
+        summarise the article per target with its strongest evidence sentences."""
+        loaded = state.require_model()
+        targets = _check_targets(loaded, payload.targets)
+        analysis, served_by = await state.batcher.analyze(payload.text, targets=targets)
+        data = analysis.to_dict()
+        return JSONResponse({"model": served_by.identity(), "targets": list(data["summary"]), **data})
+
+    # Request models are built per app (their limits come from settings), so their
+    # annotations are bound here rather than written in the signatures.
+    predict.__annotations__["payload"] = Annotated[PredictRequest, Body(openapi_examples=PREDICT_EXAMPLES)]
+    analyze.__annotations__["payload"] = Annotated[AnalyzeRequest, Body(openapi_examples=analyze_examples())]
+    app.add_api_route(
+        "/v1/predict", predict, methods=["POST"], tags=["stance"], summary="Score sentences",
+        response_model=None, responses={200: {"model": PredictResponse}, **_ERRORS},
+    )  # fmt: skip
+    app.add_api_route(
+        "/v1/analyze", analyze, methods=["POST"], tags=["stance"], summary="Analyse an article",
+        response_model=None, responses={200: {"model": AnalyzeResponse}, **_ERRORS},
+    )  # fmt: skip
+
+    @app.get("/v1/info", tags=["stance"], summary="The model, its targets, labels, limits and dev metrics", response_model=InfoResponse)
+    async def info() -> dict[str, Any]:
+        from models import STANCE_LABELS, VOICE_LABELS
+
+        loaded = state.require_model()
+        return {
+            "model": loaded.describe(),
+            "targets": [{"name": t.name, "description": t.description, "query": t.query} for t in loaded.model.targets.values()],
+            "labels": {"stance": list(STANCE_LABELS), "voice": list(VOICE_LABELS)},
+            "limits": settings.limits(),
+            "metrics": loaded.dev_metrics,
+        }
+
+    @app.get("/v1/example", tags=["page"], summary="The seed article the page starts with")
+    async def example() -> dict[str, str]:
+        return {"text": example_article()}
+
+    # ---- operations ---------------------------------------------------------------
+
+    @app.get("/livez", tags=["operations"], summary="The process answers")
+    async def livez() -> dict[str, str]:
+        return {"status": "alive"}
+
+    @app.get("/readyz", tags=["operations"], summary="A model is loaded (503 until then)", responses={503: _ERRORS[503]})
+    async def readyz() -> dict[str, Any]:
+        loaded = state.require_model()
+        return {"status": "ready", "model": loaded.identity(), "queue_depth": state.batcher.depth}
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", response_class=Response)
+    async def metrics() -> Response:
+        body, content_type = state.metrics.render()
+        return Response(body, media_type=content_type)
+
+    if settings.admin_token:  # no token configured: the route does not exist (404)
+
+        async def authorized(request: Request) -> None:
+            """Checked before the body is parsed, so a stranger learns nothing from 422s."""
+            header = request.headers.get("authorization", "")
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), settings.admin_token.encode()):
+                raise Unauthorized("a valid `Authorization: Bearer <STANCE_ADMIN_TOKEN>` header is required", headers={"WWW-Authenticate": "Bearer"})
+
+        @app.post(
+            "/admin/reload",
+            tags=["admin"],
+            summary="Load another model folder and swap it in between batches",
+            response_model=ReloadResponse,
+            dependencies=[Depends(authorized)],
+            responses={400: {"model": ErrorResponse, "description": "the folder is not a loadable model"}, 401: {"model": ErrorResponse}},
+        )
+        async def reload(payload: ReloadRequest) -> dict[str, Any]:
+            """The new model is loaded (and warmed up) in full before the swap; requests
+            in flight finish on the old one, and a bad folder leaves the old one serving."""
+            async with state.reload_lock:
+                try:
+                    loaded = await asyncio.to_thread(load_model, payload.model_dir, loader=state.loader)
+                except Exception as error:
+                    state.metrics.reloads.labels(outcome="failed").inc()
+                    log.warning("reload from %s failed: %s", payload.model_dir, error)
+                    raise BadRequest(f"cannot load a model from {payload.model_dir}: {error}; the current model keeps serving") from None
+                previous = state.install(loaded)
+                state.metrics.reloads.labels(outcome="ok").inc()
+            log.info("now serving %s %s from %s", loaded.name, loaded.version, loaded.directory)
+            return {"model": loaded.describe(), "previous": previous.describe() if previous else None}
+
+    # ---- the page -----------------------------------------------------------------
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html", headers=PAGE_HEADERS)
+
+
+def _check_targets(loaded: LoadedModel, names: list[str] | None) -> list[str] | None:
+    """Unknown targets are a 400 before the request takes a queue slot."""
+    if names is None:
+        return None
+    try:
+        return [target.name for target in loaded.model.targets.select(names)]
+    except (KeyError, ValueError) as error:
+        raise BadRequest(str(error.args[0]) if error.args else str(error)) from None
+
+
+def _prediction_json(prediction: Any) -> dict[str, Any]:
+    return {
+        "text": prediction.text,
+        "stance": {
+            name: {"label": result.label, "scores": dict(result.scores), "scored": result.scored} for name, result in prediction.stance.items()
+        },
+        "voice": {"label": prediction.voice.label, "score": prediction.voice.score},
+    }
+
+
+def serve(*, model_dir: str | None = None, host: str = "127.0.0.1", port: int = 8000, settings: ServiceSettings | None = None) -> None:
+    """Run the server until interrupted; a missing model fails before the port is opened."""
+    import uvicorn
+
+    settings = (settings or ServiceSettings.from_env()).with_overrides(model_dir=model_dir)
+    resolve_model_dir(settings.model_dir)  # FileNotFoundError with a message saying what to do
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=10))
+    failures: list[BaseException] = []
+
+    def stop_on_failure(error: BaseException) -> None:
+        failures.append(error)
+        server.should_exit = True
+
+    app.state.service.on_load_failure = stop_on_failure
+    log.info("serving %s on http://%s:%d (torch threads: %d)", settings.model_dir or "the default model", host, port, settings.threads)
+    server.run()
+    if failures:
+        raise RuntimeError(f"the model could not be loaded: {failures[0]}")

@@ -1,0 +1,89 @@
+"""Plain ASGI middleware: request metrics and the body size limit. Plain ASGI rather than
+``BaseHTTPMiddleware`` so request bodies stream through and the route template is known."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.errors import error_response
+from service.metrics import ServiceMetrics
+
+
+class MetricsMiddleware:
+    """Counts and times every HTTP request by route template (``/v1/predict``, never raw
+    paths, so unknown URLs cannot blow up label cardinality)."""
+
+    def __init__(self, app: ASGIApp, *, metrics: ServiceMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "<unmatched>"
+            method = scope.get("method", "")
+            self.metrics.requests.labels(method=method, route=template, status=str(status)).inc()
+            self.metrics.latency.labels(method=method, route=template).observe(time.perf_counter() - started)
+
+
+class BodyLimitMiddleware:
+    """413 for bodies over ``max_bytes``: at once from ``Content-Length``, else while
+    streaming (chunked uploads), before the JSON is parsed."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_bytes:
+            response = error_response(413, "too_large", self._message(declared))
+            await response(scope, receive, send)  # the body is never read, so never buffered
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    # FastAPI re-raises HTTPException from body reading; the error handler renders it.
+                    raise HTTPException(status_code=413, detail=self._message(received))
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+    def _message(self, size: int) -> str:
+        return f"request body of {size} bytes is over the limit of {self.max_bytes} bytes (STANCE_MAX_BODY_BYTES)"
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+

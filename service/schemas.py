@@ -1,0 +1,185 @@
+"""Request and response shapes. Request models are built per app from its settings, so the
+limits in the OpenAPI schema are the limits the server enforces; over-limit values fail
+as pydantic ``too_long`` errors, which the error handler answers with 413."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from service.settings import ServiceSettings
+
+EXAMPLE_ARTICLE_PATH = Path(__file__).with_name("static") / "example_article.txt"
+
+# Sentences quoted from the seed article (AP, seeds/000_f2f505aecd180d60.txt).
+EXAMPLE_SENTENCES = [
+    "The increasingly autocratic Vucic, who faces an April 3 general election, opened his campaign this past weekend by "
+    "declaring that as long as he is in power, Serbia will never join NATO and will maintain its close ties with Moscow and Beijing.",
+    "Moscow has repeatedly denied those claims, although maintaining that Bosnia, Serbia and Kosovo must never join NATO.",
+    "However, Serbia’s state-controlled media is squarely supporting Moscow in the crisis, carrying Russian propaganda without any questions raised.",
+    "Although formally seeking European Union membership, Serbia has refused to align its foreign policies with the 27-nation bloc "
+    "and has instead strengthened its political, economic and military ties with Russia and China.",
+]
+
+
+def example_article() -> str:
+    """The seed article the page and the docs start from."""
+    try:
+        return EXAMPLE_ARTICLE_PATH.read_text(encoding="utf-8")
+    except OSError:
+        return "\n\n".join(EXAMPLE_SENTENCES)
+
+
+def _article_excerpt(paragraphs: int = 6) -> str:
+    blocks = [b for b in example_article().split("\n\n") if b.strip()]
+    return "\n\n".join(blocks[:paragraphs])
+
+
+PREDICT_EXAMPLES = {
+    "one sentence": {
+        "summary": "One sentence, all four targets",
+        "value": {"inputs": EXAMPLE_SENTENCES[0]},
+    },
+    "several sentences": {
+        "summary": "Several sentences, chosen targets",
+        "value": {"inputs": EXAMPLE_SENTENCES[1:], "targets": ["russia", "nato"]},
+    },
+}
+
+
+def analyze_examples() -> dict[str, Any]:
+    return {
+        "seed article": {
+            "summary": "The seed article (AP, Serbia and NATO), all targets",
+            "value": {"text": example_article()},
+        },
+        "excerpt, one target": {
+            "summary": "The article's first paragraphs, NATO only",
+            "value": {"text": _article_excerpt(), "targets": ["nato"]},
+        },
+    }
+
+
+# ---- requests (built from settings) ------------------------------------------------
+
+
+def request_models(settings: ServiceSettings) -> tuple[type[BaseModel], type[BaseModel]]:
+    """``PredictRequest`` and ``AnalyzeRequest`` with this server's limits declared."""
+    Sentence = Annotated[str, StringConstraints(min_length=1, max_length=settings.max_input_chars)]
+    Sentences = Annotated[list[Sentence], Field(min_length=1, max_length=settings.max_inputs)]
+    TargetName = Annotated[str, StringConstraints(min_length=1)]  # unknown names are a 400, whatever their length
+    Targets = Annotated[list[TargetName], Field(min_length=1, max_length=settings.max_targets)]
+
+    class PredictRequest(BaseModel):
+        """Each input is scored as one sentence."""
+
+        model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [PREDICT_EXAMPLES["one sentence"]["value"]]})
+
+        inputs: Sentence | Sentences = Field(
+            description=f"one sentence, or up to {settings.max_inputs} sentences of at most {settings.max_input_chars} characters each"
+        )
+        targets: Targets | None = Field(default=None, description="targets to score (default: all the model knows)")
+
+    class AnalyzeRequest(BaseModel):
+        """An article: split into sentences, scored, summarised per target."""
+
+        model_config = ConfigDict(extra="forbid")
+
+        text: Annotated[str, StringConstraints(min_length=1, max_length=settings.max_article_chars)] = Field(
+            description=f"the article, at most {settings.max_article_chars} characters"
+        )
+        targets: Targets | None = Field(default=None, description="targets to score (default: all the model knows)")
+
+    return PredictRequest, AnalyzeRequest
+
+
+class ReloadRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    model_dir: str = Field(min_length=1, description="a model folder on the server's disk (with config.json)")
+
+
+# ---- responses (documentation, and checked against real answers in the tests) -------------
+
+
+class StanceResult(BaseModel):
+    label: str = Field(description="favor, against, neutral or none: the most probable")
+    scores: dict[str, float] = Field(description="probability of each stance label; they sum to 1")
+    scored: bool = Field(default=True, description="false when no alias of the target occurs and the gate's prior was used")
+
+
+class VoiceResult(BaseModel):
+    label: str = Field(description="author, or reported (a quoted or attributed voice)")
+    score: float
+
+
+class ModelIdentity(BaseModel):
+    name: str
+    version: str
+
+
+class Prediction(BaseModel):
+    text: str
+    stance: dict[str, StanceResult]
+    voice: VoiceResult
+
+
+class PredictResponse(BaseModel):
+    model: ModelIdentity
+    predictions: list[Prediction]
+
+
+class AnalyzedSentence(BaseModel):
+    index: int
+    start: int = Field(description="character offset in the article: text[start:end] is the sentence")
+    end: int
+    text: str
+    stance: dict[str, StanceResult]
+    voice: VoiceResult
+
+
+class EvidenceSentence(BaseModel):
+    index: int = Field(description="the sentence's index in `sentences`")
+    label: str
+    score: float
+    text: str
+
+
+class TargetSummary(BaseModel):
+    counts: dict[str, int]
+    mentions: int = Field(description="sentences whose label is not none")
+    score: float = Field(description="mean P(favor) - P(against) over those sentences, in [-1, 1]")
+    evidence: list[EvidenceSentence]
+
+
+class AnalyzeResponse(BaseModel):
+    model: ModelIdentity
+    targets: list[str]
+    sentences: list[AnalyzedSentence]
+    summary: dict[str, TargetSummary]
+
+
+class TargetInfo(BaseModel):
+    name: str
+    description: str
+    query: str
+
+
+class InfoResponse(BaseModel):
+    model: dict[str, Any]
+    targets: list[TargetInfo]
+    labels: dict[str, list[str]]
+    limits: dict[str, Any]
+    metrics: dict[str, Any] | None = Field(description="dev-set metrics from the model's training_config.json, when present")
+
+
+class ReloadResponse(BaseModel):
+    model: dict[str, Any]
+    previous: dict[str, Any] | None
+
+
+class ErrorResponse(BaseModel):
+    error: str
+    error_type: str = Field(description="validation, too_large, overloaded, not_ready, bad_request, not_found, unauthorized or internal")

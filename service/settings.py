@@ -1,0 +1,125 @@
+"""Service limits and knobs, read from ``STANCE_*`` environment variables or flags, so one
+container image can be tuned per deployment without code changes."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping
+from dataclasses import MISSING, asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "STANCE_"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceSettings:
+    """Everything the server needs besides the model weights.
+
+    Limits are per request; the queue bounds memory under overload (it counts waiting
+    requests, not sentences), and ``max_batch`` counts sentences sent to the model at once.
+    """
+
+    model_dir: str | None = None  # None: the default model shipped in models/default
+    max_inputs: int = 64  # sentences per /v1/predict request
+    max_input_chars: int = 2_000  # characters per sentence
+    max_article_chars: int = 50_000  # characters per /v1/analyze article
+    max_targets: int = 16  # entries in a request's "targets"
+    max_body_bytes: int = 1_048_576  # request body size
+    queue_size: int = 64  # requests waiting for the model; more get 429
+    max_batch: int = 64  # sentences per model call (one request is never split)
+    batch_wait_ms: float = 5.0  # how long a batch waits for more requests
+    retry_after_s: int = 1  # the Retry-After header of a 429
+    admin_token: str | None = None  # enables POST /admin/reload
+    torch_threads: int = 0  # 0: the cores this process may use
+
+    def __post_init__(self) -> None:
+        for name in ("max_inputs", "max_input_chars", "max_article_chars", "max_targets", "max_body_bytes", "queue_size", "max_batch"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{ENV_PREFIX}{name.upper()} must be at least 1, not {getattr(self, name)}")
+        if self.batch_wait_ms < 0 or self.retry_after_s < 0 or self.torch_threads < 0:
+            raise ValueError("STANCE_BATCH_WAIT_MS, STANCE_RETRY_AFTER_S and STANCE_TORCH_THREADS must not be negative")
+        if self.admin_token is not None and not self.admin_token.strip():
+            object.__setattr__(self, "admin_token", None)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> ServiceSettings:
+        """Defaults, then ``STANCE_<FIELD>`` variables, then explicit ``overrides`` (flags)."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = environ.get(ENV_PREFIX + f.name.upper())
+            if raw is not None and raw != "":
+                values[f.name] = _parse(f.name, raw, _kind(f))
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def with_overrides(self, **overrides: Any) -> ServiceSettings:
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    @property
+    def threads(self) -> int:
+        return self.torch_threads or available_cores()
+
+    def limits(self) -> dict[str, Any]:
+        """The limits a client should know about, as shown by ``GET /v1/info``."""
+        data = asdict(self)
+        for private in ("model_dir", "admin_token", "torch_threads"):
+            data.pop(private)
+        return data
+
+
+def available_cores() -> int:
+    """Cores this process may run on (respects CPU affinity, unlike ``os.cpu_count``)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def resolve_model_dir(model_dir: str | os.PathLike | None) -> Path:
+    """The model folder to serve, failing early with a message a person can act on."""
+    from models import DEFAULT_MODEL_DIR
+
+    if model_dir is None:
+        if not (DEFAULT_MODEL_DIR / "config.json").is_file():
+            raise FileNotFoundError(
+                f"no default model at {DEFAULT_MODEL_DIR}: serve a trained folder with `stance serve --model DIR` "
+                "(or STANCE_MODEL_DIR), or train one with `stance train --data seeds/corpus.jsonl --output runs/my-model`"
+            )
+        return DEFAULT_MODEL_DIR
+    path = Path(model_dir).expanduser()
+    if not path.is_dir():
+        raise FileNotFoundError(f"model folder {path} does not exist")
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"{path} is not a stance model folder (no config.json)")
+    return path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """One ``--flag`` per limit; unset flags fall back to the environment, then defaults.
+    The admin token has no flag: command lines are visible to every local user."""
+    for f in fields(ServiceSettings):
+        if f.name in {"model_dir", "admin_token"}:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        kind = _kind(f)
+        default = None if f.default is MISSING else f.default
+        parser.add_argument(flag, dest=f.name, type=kind, default=None, help=f"env {ENV_PREFIX}{f.name.upper()} (default: {default})")
+
+
+def _kind(f) -> type:
+    annotation = str(f.type)
+    if annotation.startswith("int"):
+        return int
+    if annotation.startswith("float"):
+        return float
+    return str
+
+
+def _parse(name: str, raw: str, kind: type) -> Any:
+    try:
+        return kind(raw.strip())
+    except ValueError:
+        raise ValueError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid {kind.__name__}") from None

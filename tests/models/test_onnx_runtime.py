@@ -1,0 +1,126 @@
+"""The ONNX Runtime path gives the torch model's probabilities, and its export is cached."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnx")
+
+from models import StanceModel  # noqa: E402
+from models.onnx_runtime import INT8_NAME, OnnxRuntime, export_onnx, onnx_path, use_onnx  # noqa: E402
+
+SENTENCES = [
+    "Serbia will never join NATO and will keep close ties with Moscow.",
+    "The alliance condemned the Kremlin's aggression against its neighbours.",
+    "Brussels praised the bloc's unity on sanctions against Russia.",
+    "Washington and its Western allies accused Moscow of propaganda.",
+    "EU foreign ministers met in Brussels to discuss the Balkans.",
+    "The weather in Belgrade was mild on Monday.",
+    "Putin said the West was hostile to Russia.",
+    "NATO's secretary general welcomed Finland as the newest member.",
+]
+
+
+@pytest.fixture(scope="module")
+def model(tiny_model_dir) -> StanceModel:
+    return StanceModel.from_pretrained(tiny_model_dir)
+
+
+@pytest.fixture(scope="module")
+def pairs(model) -> tuple[list[str], list[str]]:
+    texts = [s for s in SENTENCES for _ in model.targets]
+    queries = [t.query for _ in SENTENCES for t in model.targets.values()]
+    return texts, queries
+
+
+@pytest.fixture(scope="module")
+def torch_scores(model, pairs):
+    model.runtime = None
+    return model.score_pairs(*pairs, batch_size=8)
+
+
+@pytest.fixture(scope="module")
+def fp32_path(model, tmp_path_factory):
+    return export_onnx(model, tmp_path_factory.mktemp("onnx") / "model.onnx", quantize=False)
+
+
+def _scores_with(model, runtime, pairs):
+    model.runtime = runtime
+    try:
+        return model.score_pairs(*pairs, batch_size=8)
+    finally:
+        model.runtime = None
+
+
+def test_fp32_export_matches_torch(model, pairs, torch_scores, fp32_path):
+    stance, voice = _scores_with(model, OnnxRuntime(fp32_path, threads=1), pairs)
+    np.testing.assert_allclose(stance, torch_scores[0], atol=1e-4)
+    np.testing.assert_allclose(voice, torch_scores[1], atol=1e-4)
+
+
+def test_int8_export_is_close_to_torch(model, pairs, torch_scores, tmp_path):
+    path = export_onnx(model, tmp_path / "model.int8.onnx", quantize=True)
+    stance, voice = _scores_with(model, OnnxRuntime(path), pairs)
+    assert stance.shape == torch_scores[0].shape and voice.shape == torch_scores[1].shape
+    np.testing.assert_allclose(stance.sum(1), 1.0, atol=1e-5)
+    assert np.abs(stance - torch_scores[0]).max() < 0.05
+    assert np.abs(voice - torch_scores[1]).max() < 0.05
+    assert (stance.argmax(1) == torch_scores[0].argmax(1)).mean() >= 0.9
+
+
+def test_runtime_accepts_numpy_batches_of_any_length(model, fp32_path):
+    runtime = OnnxRuntime(fp32_path, threads=1)
+    for texts in (["Short."], SENTENCES):
+        batch = model.encode_pairs(texts, ["NATO, the North Atlantic alliance"] * len(texts), return_tensors="np")
+        stance, voice = runtime(batch)
+        assert stance.shape == (len(texts), 4) and voice.shape == (len(texts), 2)
+
+
+def test_use_onnx_exports_once_into_the_model_folder(tiny_model_dir, pairs, torch_scores, tmp_path):
+    model_dir = shutil.copytree(tiny_model_dir, tmp_path / "model")  # the shared fixture stays as it is
+    model = StanceModel.from_pretrained(model_dir)
+    runtime = use_onnx(model, model_dir=model_dir)
+    path = onnx_path(model_dir)
+    assert runtime.path == path and path.name == INT8_NAME and path.is_file()
+    assert model.runtime is runtime
+    stamp = path.stat().st_mtime_ns
+
+    again = StanceModel.from_pretrained(model_dir)
+    use_onnx(again, model_dir=model_dir)
+    assert path.stat().st_mtime_ns == stamp  # reused, not exported again
+    stance, _ = again.score_pairs(*pairs, batch_size=8)
+    assert (stance.argmax(1) == torch_scores[0].argmax(1)).mean() >= 0.9
+
+    prediction = again.predict("Putin said the West was hostile to Russia.")
+    assert prediction.stance["russia"].scored
+
+
+def test_use_onnx_reexports_when_the_weights_change(tiny_model_dir, tmp_path):
+    model = StanceModel.from_pretrained(tiny_model_dir)
+    cache = tmp_path / "cache"
+    first = use_onnx(model, cache_dir=cache, quantize=False)
+    stamp = first.path.stat().st_mtime_ns
+    use_onnx(model, cache_dir=cache, quantize=False)
+    assert first.path.stat().st_mtime_ns == stamp
+    with torch.no_grad():
+        model.stance_head.bias += 1.0
+    second = use_onnx(model, cache_dir=cache, quantize=False)
+    assert second.path.stat().st_mtime_ns != stamp
+
+
+def test_use_onnx_falls_back_to_a_user_cache(tiny_model_dir, tmp_path, monkeypatch):
+    import models.onnx_runtime as onnx_runtime
+
+    monkeypatch.setenv("STANCE_CACHE", str(tmp_path / "user-cache"))
+    monkeypatch.setattr(onnx_runtime, "_writable", lambda directory: False)
+    model = StanceModel.from_pretrained(tiny_model_dir)
+    fresh_dir = tmp_path / "readonly-model"
+    shutil.copytree(tiny_model_dir, fresh_dir, ignore=shutil.ignore_patterns("onnx"))
+    runtime = use_onnx(model, model_dir=fresh_dir, quantize=False)
+    assert runtime.path.is_relative_to(tmp_path / "user-cache")
+    assert not (fresh_dir / "onnx").exists()

@@ -1,0 +1,75 @@
+"""Helpers for the service tests (a module of its own so test files can import it)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from service.settings import ServiceSettings
+
+SEED_ARTICLE = Path(__file__).resolve().parents[2] / "seeds" / "000_f2f505aecd180d60.txt"
+
+
+class GatedModel:
+    """A model whose ``predict``/``analyze`` record their sizes and, while the gate is
+    closed, signal ``entered`` and wait for :meth:`open`."""
+
+    def __init__(self, model) -> None:
+        self._model = model
+        self.calls: list[int] = []
+        self.entered = threading.Event()
+        self._open = threading.Event()
+        self._open.set()
+
+    def close(self) -> None:
+        self.entered.clear()
+        self._open.clear()
+
+    def open(self) -> None:
+        self._open.set()
+
+    def _wait(self) -> None:
+        self.entered.set()
+        if not self._open.wait(60):
+            raise TimeoutError("the test never opened the gate")
+
+    def predict(self, texts, **kwargs):
+        self.calls.append(len(texts))
+        self._wait()
+        return self._model.predict(texts, **kwargs)
+
+    def analyze(self, text, **kwargs):
+        self.calls.append(-1)
+        self._wait()
+        return self._model.analyze(text, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+
+def settings_for(model_dir: Path, **overrides) -> ServiceSettings:
+    """Settings that ignore the developer's STANCE_* variables."""
+    return ServiceSettings(model_dir=str(model_dir), **overrides)
+
+
+@contextmanager
+def running(app, *, wait: bool = True, **client_kwargs) -> Iterator[TestClient]:
+    """The app with its lifespan running; by default, once the startup load finished."""
+    with TestClient(app, **client_kwargs) as client:
+        if wait:
+            assert app.state.service.loaded.wait(60), "the model did not load"
+        yield client
+
+
+def wait_until(condition: Callable[[], bool], *, timeout: float = 20.0) -> None:
+    """Wait for a state the test caused (a queue depth, an event); fail loudly if never."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached")
+        time.sleep(0.002)

@@ -1,0 +1,76 @@
+"""The project's own labelled data: the seed corpus meets its coverage, the real-article
+labels join their text from ../shared, and no sentence of those articles is in the repo."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from models import default_targets, split_sentences
+from training.data import DataError, load_examples
+
+REPO = Path(__file__).resolve().parents[2]
+SEEDS = REPO / "seeds"
+URW_DEV = REPO.parent / "shared" / "datasets" / "semeval2025-urw" / "dev"
+needs_shared = pytest.mark.skipif(not URW_DEV.is_dir(), reason="../shared/datasets is not beside the repository")
+
+
+def test_seed_corpus_covers_every_target_with_favor_and_against():
+    examples = load_examples(SEEDS / "corpus.jsonl", targets=default_targets())
+    sentences = {(ex.article_id, ex.sentence_id) for ex in examples}
+    assert len(sentences) >= 600
+    counts = Counter((ex.target, ex.label) for ex in examples)
+    for target in default_targets():
+        assert counts[target, "favor"] >= 60, target
+        assert counts[target, "against"] >= 60, target
+    assert {ex.voice for ex in examples} == {"author", "reported"}
+
+
+def test_seed_article_labels_join_the_shipped_text():
+    examples = load_examples(SEEDS / "labels" / "seed-article.jsonl", targets=default_targets())
+    nato = {ex.text: ex.label for ex in examples if ex.target == "nato"}
+    assert any("Serbia will never join NATO" in text and label == "against" for text, label in nato.items())
+
+
+def test_pointer_rows_without_shared_say_where_to_get_the_text(monkeypatch, tmp_path):
+    monkeypatch.setenv("STANCE_SHARED", str(tmp_path / "nowhere"))
+    row = json.loads((SEEDS / "labels" / "urw-dev.jsonl").open().readline())
+    rows = tmp_path / "one.jsonl"
+    rows.write_text(json.dumps(row) + "\n")
+    with pytest.raises(DataError, match="shared") as error:
+        load_examples(rows, targets=default_targets(), text_dirs=[tmp_path / "nowhere"])
+    assert f"{rows}:1" in str(error.value)
+
+
+@needs_shared
+def test_real_article_labels_cover_every_sentence_of_every_dev_article():
+    examples = load_examples(SEEDS / "labels" / "urw-dev.jsonl", targets=default_targets())
+    labelled = Counter(ex.article_id for ex in examples)
+    for path in URW_DEV.glob("*.txt"):
+        assert labelled[path.stem] == 4 * len(split_sentences(path.read_text(encoding="utf-8"))), path.stem
+
+
+@needs_shared
+def test_no_sentence_of_the_dev_articles_is_in_the_repository():
+    sentences = set()
+    for path in URW_DEV.glob("*.txt"):
+        for sentence in split_sentences(path.read_text(encoding="utf-8")):
+            text = " ".join(sentence.text.split())
+            if len(text) >= 60:
+                sentences.add(text)
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    leaks = []
+    for name in files:
+        path = REPO / name
+        if not path.is_file() or path.stat().st_size > 20_000_000:
+            continue
+        try:
+            text = " ".join(path.read_text(encoding="utf-8").split())
+        except UnicodeDecodeError:
+            continue
+        leaks += [(name, s[:60]) for s in sentences if s in text]
+    assert not leaks, leaks[:5]
