@@ -230,9 +230,12 @@ class StanceModel(nn.Module):
             for begin in range(0, len(order), batch_size):
                 rows = order[begin : begin + batch_size]
                 batch = self.encode_pairs([texts[i] for i in rows], [queries[i] for i in rows])
-                stance_logits, voice_logits = self.runtime(batch) if self.runtime is not None else self(**batch)
-                stance[rows] = torch.softmax(torch.as_tensor(stance_logits) / self.settings.stance_temperature, -1).numpy()
-                voice[rows] = torch.softmax(torch.as_tensor(voice_logits) / self.settings.voice_temperature, -1).numpy()
+                if self.runtime is not None:
+                    stance_logits, voice_logits = self.runtime(batch)
+                else:
+                    stance_logits, voice_logits = self(**batch.to(self.stance_head.weight.device))
+                stance[rows] = torch.softmax(torch.as_tensor(stance_logits).float().cpu() / self.settings.stance_temperature, -1).numpy()
+                voice[rows] = torch.softmax(torch.as_tensor(voice_logits).float().cpu() / self.settings.voice_temperature, -1).numpy()
         self.train(was_training)
         return stance, voice
 
