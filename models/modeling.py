@@ -7,7 +7,9 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -103,12 +105,13 @@ class StanceModel(nn.Module):
         torch.manual_seed(seed)
         source = EncoderSource.of(encoder)
         path = source.resolve()
-        backbone = AutoModel.from_pretrained(path, **_pooling_kwargs(path))
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        lora = None
-        if lora_rank:
-            lora = {"r": lora_rank, "alpha": 2 * lora_rank, "dropout": 0.1}
-            backbone = _with_lora(backbone, lora)
+        with _quiet_loading():
+            backbone = AutoModel.from_pretrained(path, **_pooling_kwargs(path))
+            tokenizer = AutoTokenizer.from_pretrained(path)
+            lora = None
+            if lora_rank:
+                lora = {"r": lora_rank, "alpha": 2 * lora_rank, "dropout": 0.1}
+                backbone = _with_lora(backbone, lora)
         settings = StanceSettings(encoder=source.to_dict(), max_length=max_length, lora=lora)
         return cls(backbone, tokenizer, targets=targets or default_targets(), settings=settings)
 
@@ -132,14 +135,15 @@ class StanceModel(nn.Module):
         settings = StanceSettings(**raw["stance"])
         targets = TargetSet.load(directory / TARGETS_NAME)
         weights = load_file(str(directory / WEIGHTS_NAME))
-        if settings.lora:
-            base = settings.encoder_source.resolve()
-            backbone = _with_lora(AutoModel.from_pretrained(base, **_pooling_kwargs(base)), settings.lora)
-            tokenizer = AutoTokenizer.from_pretrained(base)
-        else:
-            encoder_config = AutoConfig.from_pretrained(directory)
-            backbone = AutoModel.from_config(encoder_config, **_pooling_kwargs(str(directory)))
-            tokenizer = AutoTokenizer.from_pretrained(directory)
+        with _quiet_loading():
+            if settings.lora:
+                base = settings.encoder_source.resolve()
+                backbone = _with_lora(AutoModel.from_pretrained(base, **_pooling_kwargs(base)), settings.lora)
+                tokenizer = AutoTokenizer.from_pretrained(base)
+            else:
+                encoder_config = AutoConfig.from_pretrained(directory)
+                backbone = AutoModel.from_config(encoder_config, **_pooling_kwargs(str(directory)))
+                tokenizer = AutoTokenizer.from_pretrained(directory)
         model = cls(backbone, tokenizer, targets=targets, settings=settings)
         missing, unexpected = model.load_state_dict(weights, strict=False)
         missing = [name for name in missing if not (settings.lora and "lora_" not in name and name.startswith("encoder."))]
@@ -308,6 +312,23 @@ def _assemble(
         mean_voice = np.mean(voices[i], axis=0) if voices[i] else np.array([1.0, 0.0])
         results.append(SentencePrediction(text=text, stance=stances, voice=Voice(VOICE_LABELS[int(mean_voice.argmax())], float(mean_voice.max()))))
     return results
+
+
+@contextmanager
+def _quiet_loading() -> Iterator[None]:
+    """Loading a headless encoder is expected to skip its pooler: keep that report off the console."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        hf_logging.enable_progress_bar()
 
 
 def _is_bert(path: str) -> bool:
