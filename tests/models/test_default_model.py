@@ -1,0 +1,87 @@
+"""Behaviour checklist for the shipped default model: clear sentences of the seed article,
+implicit references, negation, and sentences that concern no target."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from models import DEFAULT_MODEL_DIR, StanceModel, split_sentences
+
+SEED_ARTICLE = Path(__file__).resolve().parents[2] / "seeds" / "000_f2f505aecd180d60.txt"
+
+pytestmark = pytest.mark.skipif(not (DEFAULT_MODEL_DIR / "config.json").is_file(), reason="no shipped default model")
+
+
+@pytest.fixture(scope="module")
+def model() -> StanceModel:
+    return StanceModel.from_pretrained()
+
+
+@pytest.fixture(scope="module")
+def seed_sentences() -> list[str]:
+    return [s.text for s in split_sentences(SEED_ARTICLE.read_text(encoding="utf-8"))]
+
+
+def sentence_with(sentences: list[str], fragment: str) -> str:
+    (match,) = [s for s in sentences if fragment in s]
+    return match
+
+
+@pytest.mark.parametrize(
+    ("fragment", "target", "label"),
+    [
+        ("Serbia will never join NATO", "nato", "against"),
+        ("accused Kremlin of “malign” influence", "russia", "against"),
+        ("carrying Russian propaganda", "russia", "against"),
+        ("instruments of the West", "west", "against"),
+        ("must never join NATO", "nato", "against"),
+        ("refused to align its foreign policies with the 27-nation bloc", "eu", "against"),
+        ("EU foreign ministers meeting in Brussels", "eu", "neutral"),
+    ],
+)
+def test_clear_sentences_of_the_seed_article(model, seed_sentences, fragment, target, label):
+    assert model.predict(sentence_with(seed_sentences, fragment)).stance[target].label == label
+
+
+def test_an_accusation_by_western_officials_is_reported_voice(model, seed_sentences):
+    assert model.predict(sentence_with(seed_sentences, "accused Kremlin")).voice.label == "reported"
+
+
+@pytest.mark.parametrize(
+    ("sentence", "target", "label"),
+    [
+        ("The bloc agreed a new package of sanctions, hailing its unity as a triumph of European values.", "eu", "favor"),
+        ("The bloc's leaders are hypocrites who lecture others while buying Russian gas.", "eu", "against"),
+        ("The alliance has never been stronger, its secretary general said.", "nato", "favor"),
+        ("The alliance is a relic of the Cold War that threatens peace in Europe, Moscow said.", "nato", "against"),
+        ("Moscow's brutal aggression has killed thousands of civilians.", "russia", "against"),
+        ("Moscow has helped bring peace and stability to the region, the minister said.", "russia", "favor"),
+        ("Washington accused Moscow of war crimes.", "russia", "against"),
+    ],
+)
+def test_implicit_references(model, sentence, target, label):
+    assert model.predict(sentence).stance[target].label == label
+
+
+def test_negation_of_a_criticism_is_not_against(model):
+    assert model.predict("It is not true that the alliance is weak.").stance["nato"].label == "favor"
+
+
+def test_plain_reports_are_neutral(model):
+    assert model.predict("Kremlin spokesman Dmitry Peskov said the talks would take place on Monday.").stance["russia"].label == "neutral"
+    assert model.predict("The European Commission published its annual report on Tuesday.").stance["eu"].label == "neutral"
+
+
+@pytest.mark.parametrize("sentence", ["Heavy rain closed several roads in Belgrade on Tuesday.", "The football match ended in a draw."])
+def test_sentences_about_no_target_are_none_everywhere(model, sentence):
+    prediction = model.predict(sentence)
+    assert {result.label for result in prediction.stance.values()} == {"none"}
+    assert prediction.voice.label == "author"
+
+
+def test_the_seed_article_summary_is_against_nato(model):
+    summary = model.analyze(SEED_ARTICLE.read_text(encoding="utf-8")).summary["nato"]
+    assert summary.score < 0
+    assert any("never join NATO" in evidence.text for evidence in summary.evidence)
