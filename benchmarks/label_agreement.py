@@ -27,7 +27,7 @@ def main() -> None:
     for i, field in enumerate(FIELDS):
         a = [row["pass_a"][i] for row in rows]
         b = [row["pass_b"][i] for row in rows]
-        agreement = sum(x == y for x, y in zip(a, b)) / len(rows)
+        agreement = sum(x == y for x, y in zip(a, b, strict=True)) / len(rows)
         stance = "" if field == "voice" else f"{f_avg(a, b):.3f}"
         macro = "" if field == "voice" else f"{macro_f1(a, b):.3f}"
         print(f"| {field} | {cohen_kappa_score(a, b):.3f} | {agreement:.3f} | {stance} | {macro} |")
@@ -35,7 +35,7 @@ def main() -> None:
             pooled_a += a
             pooled_b += b
     print(f"| all targets pooled | {cohen_kappa_score(pooled_a, pooled_b):.3f} | "
-          f"{sum(x == y for x, y in zip(pooled_a, pooled_b)) / len(pooled_a):.3f} | {f_avg(pooled_a, pooled_b):.3f} | {macro_f1(pooled_a, pooled_b):.3f} |")
+          f"{sum(x == y for x, y in zip(pooled_a, pooled_b, strict=True)) / len(pooled_a):.3f} | {f_avg(pooled_a, pooled_b):.3f} | {macro_f1(pooled_a, pooled_b):.3f} |")
 
 
 if __name__ == "__main__":

@@ -306,7 +306,7 @@ def _assemble(
             probs = prior if probs is None else probs
             stances[target.name] = TargetStance(
                 label=STANCE_LABELS[int(probs.argmax())],
-                scores={label: float(p) for label, p in zip(STANCE_LABELS, probs)},
+                scores={label: float(p) for label, p in zip(STANCE_LABELS, probs, strict=True)},
                 scored=scored,
             )
         mean_voice = np.mean(voices[i], axis=0) if voices[i] else np.array([1.0, 0.0])

@@ -31,7 +31,7 @@ FP32_NAME = "model.onnx"
 META_NAME = "meta.json"
 OPSET = 17
 # Bump when the exported graph changes (inputs, outputs, fusion, quantisation settings).
-EXPORT_FORMAT = "stance-onnx-1"
+EXPORT_FORMAT = "stance-onnx-3"
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 OUTPUT_NAMES = ("stance_logits", "voice_logits")
 
@@ -76,13 +76,18 @@ def _base_encoder(model) -> nn.Module:
     return encoder.get_base_model() if hasattr(encoder, "get_base_model") else encoder
 
 
-def export_onnx(model, path: str | os.PathLike, *, quantize: bool = True, optimize: bool = True, per_channel: bool = False) -> Path:
+def export_onnx(model, path: str | os.PathLike, *, quantize: bool = True, per_channel: bool = True) -> Path:
     """Write ``model``'s forward pass (encoder, pooling, heads) to ``path`` as ONNX.
 
-    Batch and sequence axes are dynamic. With ``optimize`` the graph is fused offline with
-    ONNX Runtime's transformer optimiser (attention, LayerNorm, GELU) when it recognises
-    the encoder; with ``quantize`` the weights of every MatMul are then quantised to int8
-    (dynamic quantisation: activations stay float and are quantised per batch at run time).
+    Batch and sequence axes are dynamic. With ``quantize`` the weights of every MatMul are
+    quantised to int8 (QInt8, dynamic: activations are quantised per batch at run time);
+    embeddings and the heads stay float. Measured on a trained MiniLM (2-core AMD EPYC):
+
+    * ``per_channel`` (one scale per output column) keeps 99.1-99.3% of labels and F_avg
+      within 0.35 point of fp32; one scale per tensor lost 0.5-1.4 points;
+    * quantising the embedding table too (23 MB instead of 59 MB) flipped more labels;
+    * fusing the graph offline with ONNX Runtime's transformer optimiser (Attention,
+      SkipLayerNorm) was 20% slower than letting the session optimise the plain graph.
     """
     _require_onnx()
     path = Path(path)
@@ -102,8 +107,7 @@ def export_onnx(model, path: str | os.PathLike, *, quantize: bool = True, optimi
         work = Path(work)
         raw = work / "raw.onnx"
         try:
-            # Eager attention traces to plain MatMul/Softmax, which the optimiser fuses; the
-            # SDPA path with transformers' mask helpers does not export cleanly.
+            # Eager attention traces to plain MatMul/Softmax, which ONNX Runtime fuses itself.
             _set_attention(encoder, "eager")
             with torch.no_grad(), warnings.catch_warnings():
                 # tracing notes about mask helpers and index ops, checked by the tests against torch
@@ -125,8 +129,6 @@ def export_onnx(model, path: str | os.PathLike, *, quantize: bool = True, optimi
                 _set_attention(encoder, previous_attention)
             model.train(was_training)
         current = raw
-        if optimize:
-            current = _optimize(raw, work / "optimized.onnx", encoder.config) or raw
         if quantize:
             from onnx import TensorProto
             from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -141,7 +143,8 @@ def export_onnx(model, path: str | os.PathLike, *, quantize: bool = True, optimi
                     str(quantized),
                     weight_type=QuantType.QInt8,
                     per_channel=per_channel,
-                    # fused ops (com.microsoft domain) defeat ONNX shape inference; their outputs are float
+                    op_types_to_quantize=["MatMul"],
+                    # outputs whose type shape inference cannot tell are float
                     extra_options={"DefaultTensorType": TensorProto.FLOAT},
                 )
             finally:
@@ -164,27 +167,6 @@ def _set_attention(encoder: nn.Module, implementation: str) -> None:
         config = getattr(module, "config", None)
         if config is not None and hasattr(config, "_attn_implementation"):
             config._attn_implementation = implementation
-
-
-def _optimize(source: Path, target: Path, config) -> Path | None:
-    """Offline BERT fusions (portable: no hardware-specific kernels are baked in)."""
-    if getattr(config, "model_type", None) not in {"bert", "roberta", "xlm-roberta", "distilbert"}:
-        return None
-    try:
-        from onnxruntime.transformers.optimizer import optimize_model
-    except ImportError:
-        return None
-    optimized = optimize_model(
-        str(source),
-        model_type="bert",
-        num_heads=config.num_attention_heads,
-        hidden_size=config.hidden_size,
-        opt_level=1,
-        use_gpu=False,
-        only_onnxruntime=False,
-    )
-    optimized.save_model_to_file(str(target))
-    return target
 
 
 def physical_cores() -> int:

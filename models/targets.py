@@ -49,10 +49,10 @@ def _alias_pattern(aliases: Iterable[str]) -> re.Pattern[str] | None:
         if alias.endswith("*"):
             parts.append(re.escape(alias[:-1]) + r"[\w'’.-]*")
         else:
-            parts.append(re.escape(alias) + r"(?![\w-])")
+            parts.append(re.escape(alias) + r"(?!\w)")
     if not parts:
         return None
-    return re.compile(r"(?<![\w-])(?:" + "|".join(sorted(parts, key=len, reverse=True)) + ")", re.IGNORECASE)
+    return re.compile(r"(?<!\w)(?:" + "|".join(sorted(parts, key=len, reverse=True)) + ")", re.IGNORECASE)
 
 
 class TargetSet(Mapping[str, Target]):
@@ -83,7 +83,7 @@ class TargetSet(Mapping[str, Target]):
         """The named targets (all when ``names`` is None), rejecting unknown names."""
         if names is None:
             return list(self._targets.values())
-        names = list(names)
+        names = [names] if isinstance(names, str) else list(names)
         unknown = [name for name in names if name not in self._targets]
         if unknown:
             raise KeyError(f"unknown target(s) {', '.join(unknown)}; known: {', '.join(self._targets)}")

@@ -184,7 +184,7 @@ def _predict(args: argparse.Namespace) -> int:
                         handle.write(json.dumps(out, ensure_ascii=False) + "\n")
             else:
                 predictions = model.predict([row["text"] for row in rows], targets=targets, gate=gate, batch_size=args.batch_size)
-                for row, prediction in zip(rows, predictions):
+                for row, prediction in zip(rows, predictions, strict=True):
                     handle.write(json.dumps({**row, **_scores(prediction.stance, prediction.voice)}, ensure_ascii=False) + "\n")
         except BaseException:
             os.unlink(handle.name)

@@ -4,9 +4,14 @@ built in the test session from a few sentences, so no test downloads anything.""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
+import torch
+
+# One thread: the suite's models are tiny, and torch's thread pool stalls on a busy machine.
+torch.set_num_threads(1)
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
@@ -29,14 +34,17 @@ CORPUS = [
 
 def build_tiny_encoder(directory: Path) -> Path:
     """A 2-layer BERT with random weights and a WordPiece tokenizer trained on CORPUS."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
     from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    # A fixed vocabulary (the corpus's words and characters), so every build is identical.
+    words = sorted({word for line in CORPUS for word in re.findall(r"\w+|[^\w\s]", line.lower())})
+    characters = sorted({character for word in words for character in word})
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    vocab = list(dict.fromkeys(specials + characters + [f"##{c}" for c in characters] + words))
+    tokenizer = Tokenizer(models.WordPiece(vocab={token: i for i, token in enumerate(vocab)}, unk_token="[UNK]"))
     tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tokenizer.train_from_iterator(CORPUS * 3, trainers.WordPieceTrainer(vocab_size=300, special_tokens=specials))
     cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
     tokenizer.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
@@ -52,8 +60,6 @@ def build_tiny_encoder(directory: Path) -> Path:
         intermediate_size=64,
         max_position_embeddings=128,
     )
-    import torch
-
     torch.manual_seed(0)
     BertModel(config, add_pooling_layer=False).save_pretrained(directory)
     fast.save_pretrained(directory)

@@ -67,8 +67,12 @@ def default_text_dirs() -> list[Path]:
     return [REPO_ROOT / "seeds", shared_dir() / SHARED_URW_DEV]
 
 
-def read_records(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
-    """(line number, row) pairs from a ``.jsonl`` or ``.csv`` file; bad JSON raises DataError."""
+def read_records(path: str | os.PathLike, problems: list[str] | None = None) -> Iterator[tuple[int, dict]]:
+    """(line number, row) pairs from a ``.jsonl`` or ``.csv`` file.
+
+    A line that is not a JSON object raises DataError, or, when ``problems`` is given, is
+    recorded there so that the caller can report every bad line at once.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
@@ -84,11 +88,15 @@ def read_records(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
                 continue
             try:
                 row = json.loads(line)
+                problem = None if isinstance(row, dict) else f"expected a JSON object, got {type(row).__name__}"
             except json.JSONDecodeError as error:
-                raise DataError([f"{path}:{line_no}: bad JSON ({error.msg})"]) from None
-            if not isinstance(row, dict):
-                raise DataError([f"{path}:{line_no}: expected a JSON object, got {type(row).__name__}"])
-            yield line_no, row
+                problem = f"bad JSON ({error.msg})"
+            if problem is None:
+                yield line_no, row
+            elif problems is None:
+                raise DataError([f"{path}:{line_no}: {problem}"])
+            else:
+                problems.append(f"{path}:{line_no}: {problem}")
 
 
 def load_examples(
@@ -104,7 +112,7 @@ def load_examples(
     examples: list[StanceExample] = []
     problems: list[str] = []
     for path in paths:
-        for line_no, row in read_records(path):
+        for line_no, row in read_records(path, problems):
             origin = f"{path}:{line_no}"
             try:
                 examples.extend(_row_examples(row, origin, targets, dirs))
@@ -131,6 +139,8 @@ def _row_examples(row: dict, origin: str, targets: TargetSet, text_dirs: list[Pa
     }
     if "target" in row or "label" in row:
         target, label = _required(row, "target"), _required(row, "label")
+        if not isinstance(target, str):
+            raise ValueError(f"target must be a string, got {target!r}")
         _check_label(label, target)
         if target not in targets and not row.get("query"):
             raise ValueError(f"unknown target {target!r} (known: {', '.join(targets)})")
@@ -170,6 +180,8 @@ def _row_text(row: dict, text_dirs: list[Path]) -> str:
     if "sentence_hash" not in row:
         raise ValueError("missing column 'text' (or 'article_id', 'sentence_id' and 'sentence_hash' pointing at a source text)")
     article_id, sentence_id = _required(row, "article_id"), int(_required(row, "sentence_id"))
+    if sentence_id < 0:
+        raise ValueError(f"sentence_id must not be negative, got {sentence_id}")
     sentences = article_sentences(str(article_id), tuple(text_dirs))
     if sentence_id >= len(sentences):
         raise ValueError(f"article {article_id} has {len(sentences)} sentences, no sentence {sentence_id}: re-map the labels to the current splitter")

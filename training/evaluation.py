@@ -37,7 +37,7 @@ def expected_calibration_error(probabilities: np.ndarray, gold: np.ndarray, *, b
     correct = probabilities.argmax(1) == gold
     edges = np.linspace(0.0, 1.0, bins + 1)
     total = 0.0
-    for low, high in zip(edges[:-1], edges[1:]):
+    for low, high in zip(edges[:-1], edges[1:], strict=True):
         inside = (confidence > low) & (confidence <= high)
         if inside.any():
             total += inside.mean() * abs(correct[inside].mean() - confidence[inside].mean())
@@ -55,7 +55,7 @@ def label_metrics(gold: Sequence[str], predicted: Sequence[str]) -> dict:
     return {
         "f_avg": f_avg(gold, predicted),
         "macro_f1": macro_f1(gold, predicted),
-        "accuracy": float(np.mean([g == p for g, p in zip(gold, predicted)])) if gold else 0.0,
+        "accuracy": float(np.mean([g == p for g, p in zip(gold, predicted, strict=True)])) if gold else 0.0,
         "support": {label: int(sum(g == label for g in gold)) for label in STANCE_LABELS},
     }
 
@@ -138,7 +138,7 @@ class StanceEvaluator:
             gold.append(self.examples[rows[0]].voice)
             predicted.append(VOICE_LABELS[int(voice[rows].mean(0).argmax())])
         return {
-            "accuracy": float(np.mean([g == p for g, p in zip(gold, predicted)])),
+            "accuracy": float(np.mean([g == p for g, p in zip(gold, predicted, strict=True)])),
             "macro_f1": float(f1_score(gold, predicted, labels=list(VOICE_LABELS), average="macro", zero_division=0)),
             "support": len(gold),
         }
@@ -161,7 +161,7 @@ class StanceEvaluator:
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
         with (output_dir / "predictions.jsonl").open("w", encoding="utf-8") as handle:
-            for ex, probs, voice_probs in zip(self.examples, stance, voice):
+            for ex, probs, voice_probs in zip(self.examples, stance, voice, strict=True):
                 row = {
                     "article_id": ex.article_id,
                     "sentence_id": ex.sentence_id,
@@ -169,7 +169,7 @@ class StanceEvaluator:
                     "target": ex.target,
                     "gold": ex.label,
                     "predicted": STANCE_LABELS[int(probs.argmax())],
-                    "scores": {label: round(float(p), 4) for label, p in zip(STANCE_LABELS, probs)},
+                    "scores": {label: round(float(p), 4) for label, p in zip(STANCE_LABELS, probs, strict=True)},
                     "gold_voice": ex.voice,
                     "predicted_voice": VOICE_LABELS[int(voice_probs.argmax())],
                 }

@@ -3,7 +3,6 @@ epoch kept, temperature scaling on dev, and an atomic save with a model card."""
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import random
@@ -226,7 +225,7 @@ def _logits(model: StanceModel, texts: list[str], queries: list[str], batch_size
 def _fit_temperature(logits: torch.Tensor, gold: torch.Tensor) -> float:
     """The temperature that minimises dev negative log-likelihood (Guo et al., 2017)."""
     log_t = torch.zeros(1, requires_grad=True)
-    optimizer = torch.optim.LBFGS([log_t], lr=0.1, max_iter=100)
+    optimizer = torch.optim.LBFGS([log_t], lr=0.1, max_iter=100, line_search_fn="strong_wolfe")
     loss_fn = nn.CrossEntropyLoss()
 
     def closure():
@@ -236,4 +235,5 @@ def _fit_temperature(logits: torch.Tensor, gold: torch.Tensor) -> float:
         return loss
 
     optimizer.step(closure)
-    return float(np.clip(log_t.exp().item(), 0.05, 20.0))
+    temperature = log_t.exp().item()
+    return float(np.clip(temperature, 0.05, 20.0)) if math.isfinite(temperature) else 1.0

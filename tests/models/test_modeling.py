@@ -1,0 +1,434 @@
+"""The stance model: construction in both modes, save/load, atomic saves, predict, gating, analyze."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import models.modeling as modeling
+from models import STANCE_LABELS, VOICE_LABELS, StanceModel, split_sentences
+
+SENTENCES = [
+    "Serbia will never join NATO and will keep close ties with Moscow.",
+    "The weather in Belgrade was mild on Monday.",
+    "Brussels praised the bloc's unity on sanctions against Russia.",
+    "Putin said the West was hostile to Russia.",
+    "NATO's secretary general welcomed Finland as the newest member.",
+    "Rain.",
+]
+ARTICLE = (
+    "NATO ministers meet in Brussels\n\n"
+    "The alliance condemned the Kremlin's aggression against its neighbours. The weather in Belgrade was mild.\n"
+    "“We will never join NATO,” he said. The U.S. ambassador met Gen. Smith on Monday.\n"
+    "___\n"
+    "Brussels praised the bloc's unity on sanctions against Russia.\n"
+)
+TOKENIZER_FILES = {"tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"}
+
+
+def _perturb(model: StanceModel, lora: bool) -> StanceModel:
+    """Make the weights differ from the encoder on disk, so a round trip that dropped them would show."""
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if (lora and "lora_B" in name) or (not lora and "word_embeddings" in name):
+                parameter.add_(torch.randn(parameter.shape, generator=generator) * 0.5)
+    return model
+
+
+def _probabilities(model: StanceModel, texts=SENTENCES) -> tuple[np.ndarray, np.ndarray]:
+    predictions = model.predict(list(texts), gate=False)
+    stance = np.array([[p.stance[t].scores[label] for t in p.stance for label in STANCE_LABELS] for p in predictions])
+    voice = np.array([p.voice.score for p in predictions])
+    return stance, voice
+
+
+@pytest.fixture(scope="module")
+def full_model(tiny_encoder) -> StanceModel:
+    return _perturb(StanceModel.from_encoder(str(tiny_encoder), lora_rank=None, max_length=64), lora=False)
+
+
+@pytest.fixture(scope="module")
+def lora_model(tiny_encoder) -> StanceModel:
+    return _perturb(StanceModel.from_encoder(str(tiny_encoder), lora_rank=4, max_length=64), lora=True)
+
+
+@pytest.fixture(scope="module")
+def saved_full(full_model, tmp_path_factory):
+    return full_model.save_pretrained(tmp_path_factory.mktemp("full") / "model", model_card="# card\n")
+
+
+@pytest.fixture(scope="module")
+def saved_lora(lora_model, tmp_path_factory):
+    return lora_model.save_pretrained(tmp_path_factory.mktemp("lora") / "model")
+
+
+@pytest.fixture(scope="module")
+def model(tiny_model_dir) -> StanceModel:
+    return StanceModel.from_pretrained(tiny_model_dir)
+
+
+# ---- construction -----------------------------------------------------------------
+
+
+def test_from_encoder_full_fine_tuning(full_model, tiny_encoder):
+    assert full_model.settings.lora is None
+    assert full_model.settings.max_length == 64
+    assert full_model.settings.encoder["name_or_path"] == str(tiny_encoder.resolve())
+    assert list(full_model.targets) == ["russia", "west", "eu", "nato"]
+    assert all(p.requires_grad for p in full_model.parameters())
+    assert full_model.stance_head.out_features == len(STANCE_LABELS)
+    assert full_model.voice_head.out_features == len(VOICE_LABELS)
+
+
+def test_from_encoder_lora_trains_only_adapters_and_heads(lora_model):
+    assert lora_model.settings.lora == {"r": 4, "alpha": 8, "dropout": 0.1}
+    trainable = {name for name, p in lora_model.named_parameters() if p.requires_grad}
+    frozen = {name for name, p in lora_model.named_parameters() if not p.requires_grad}
+    assert trainable and frozen
+    assert any("lora_A" in name for name in trainable)
+    assert all("lora_" in name or name.startswith(("stance_head.", "voice_head.")) for name in trainable)
+    assert not any("lora_" in name for name in frozen)
+
+
+def test_a_seed_fixes_the_heads(tiny_encoder):
+    a = StanceModel.from_encoder(str(tiny_encoder), lora_rank=None, seed=3)
+    b = StanceModel.from_encoder(str(tiny_encoder), lora_rank=None, seed=3)
+    c = StanceModel.from_encoder(str(tiny_encoder), lora_rank=None, seed=4)
+    assert torch.equal(a.stance_head.weight, b.stance_head.weight)
+    assert not torch.equal(a.stance_head.weight, c.stance_head.weight)
+
+
+# ---- save / load ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["full", "lora"])
+def test_round_trip_gives_identical_probabilities(mode, request):
+    original = request.getfixturevalue(f"{mode}_model")
+    directory = request.getfixturevalue(f"saved_{mode}")
+    loaded = StanceModel.from_pretrained(directory)
+    assert not loaded.training
+    before_stance, before_voice = _probabilities(original)
+    after_stance, after_voice = _probabilities(loaded)
+    assert np.allclose(before_stance, after_stance, atol=1e-5)
+    assert np.allclose(before_voice, after_voice, atol=1e-5)
+    # with gating (the default), too: same labels, same scored pairs, same scores
+    for a, b in zip(original.predict(SENTENCES), loaded.predict(SENTENCES), strict=True):
+        assert {t: (s.label, s.scored) for t, s in a.stance.items()} == {t: (s.label, s.scored) for t, s in b.stance.items()}
+        for target in a.stance:
+            assert a.stance[target].scores == pytest.approx(b.stance[target].scores, abs=1e-5)
+        assert a.voice.label == b.voice.label
+
+
+def test_perturbation_matters(lora_model, tiny_encoder):
+    """Guards the round-trip test: the adapters change the output, so losing them would be seen."""
+    plain = StanceModel.from_encoder(str(tiny_encoder), lora_rank=4, max_length=64)
+    assert not np.allclose(_probabilities(plain)[0], _probabilities(lora_model)[0], atol=1e-3)
+
+
+def test_full_folder_contents(saved_full, full_model):
+    names = {p.name for p in saved_full.iterdir()}
+    assert {"config.json", "model.safetensors", "targets.json", "README.md"} <= names
+    assert {"tokenizer.json", "tokenizer_config.json"} <= names
+    config = json.loads((saved_full / "config.json").read_text(encoding="utf-8"))
+    assert config["id2label"] == {str(i): label for i, label in enumerate(STANCE_LABELS)}
+    assert config["label2id"] == {label: i for i, label in enumerate(STANCE_LABELS)}
+    assert config["voice_labels"] == list(VOICE_LABELS)
+    assert config["model_type"] == "bert"
+    assert config["stance"]["lora"] is None
+    assert config["stance"]["max_length"] == 64
+    assert config["stance"]["encoder"] == full_model.settings.encoder
+    assert json.loads((saved_full / "targets.json").read_text(encoding="utf-8")) == full_model.targets.to_dict()
+    assert (saved_full / "README.md").read_text(encoding="utf-8") == "# card\n"
+    weights = load_file(str(saved_full / "model.safetensors"))
+    assert any(key.startswith("encoder.") for key in weights)
+    assert set(weights) == set(full_model.state_dict())
+
+
+def test_lora_folder_holds_only_adapters_and_heads(saved_lora, saved_full, lora_model):
+    names = {p.name for p in saved_lora.iterdir()}
+    assert {"config.json", "model.safetensors", "targets.json"} <= names
+    assert not names & TOKENIZER_FILES
+    assert "README.md" not in names  # no card was given
+    config = json.loads((saved_lora / "config.json").read_text(encoding="utf-8"))
+    assert config["stance"]["lora"] == {"r": 4, "alpha": 8, "dropout": 0.1}
+    assert config["id2label"]["0"] == "favor" and config["label2id"]["none"] == 3
+    weights = load_file(str(saved_lora / "model.safetensors"))
+    assert weights
+    assert all("lora_" in key or key.startswith(("stance_head.", "voice_head.")) for key in weights)
+    assert any("lora_B" in key for key in weights)
+    assert (saved_lora / "model.safetensors").stat().st_size < (saved_full / "model.safetensors").stat().st_size
+
+
+def test_settings_survive_the_round_trip(full_model, tmp_path):
+    full_model.settings.stance_temperature = 2.5
+    full_model.settings.voice_temperature = 0.5
+    full_model.settings.gate_prior = {"neutral": 3.0, "none": 1.0}
+    full_model.settings.model_name = "tiny"
+    full_model.settings.model_version = "7"
+    try:
+        loaded = StanceModel.from_pretrained(full_model.save_pretrained(tmp_path / "model"))
+        assert loaded.settings == full_model.settings
+        assert np.allclose(_probabilities(full_model)[0], _probabilities(loaded)[0], atol=1e-5)
+    finally:
+        full_model.settings.stance_temperature = full_model.settings.voice_temperature = 1.0
+        full_model.settings.gate_prior = {"none": 1.0}
+
+
+def test_a_loaded_lora_model_saves_again_unchanged(saved_lora, tmp_path):
+    loaded = StanceModel.from_pretrained(saved_lora)  # adapters merged for inference
+    again = StanceModel.from_pretrained(loaded.save_pretrained(tmp_path / "again"))
+    first, second = load_file(str(saved_lora / "model.safetensors")), load_file(str(tmp_path / "again" / "model.safetensors"))
+    assert set(first) == set(second)
+    assert all(torch.equal(first[key], second[key]) for key in first)
+    assert np.allclose(_probabilities(loaded)[0], _probabilities(again)[0], atol=1e-5)
+
+
+def test_saving_over_an_existing_folder_replaces_it(full_model, tmp_path):
+    directory = tmp_path / "model"
+    directory.mkdir()
+    (directory / "stale.txt").write_text("from an older model", encoding="utf-8")
+    full_model.save_pretrained(directory)
+    names = {p.name for p in directory.iterdir()}
+    assert "stale.txt" not in names
+    assert "config.json" in names
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"], "no staging or old folder is left behind"
+    StanceModel.from_pretrained(directory)
+
+
+def test_a_failed_save_leaves_the_old_folder_intact(full_model, tmp_path, monkeypatch):
+    directory = full_model.save_pretrained(tmp_path / "model", model_card="old card\n")
+    before = {p.name: p.read_bytes() for p in directory.iterdir()}
+
+    def broken_save_file(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(modeling, "save_file", broken_save_file)
+    with pytest.raises(OSError, match="disk full"):
+        full_model.save_pretrained(directory, model_card="new card\n")
+    assert {p.name: p.read_bytes() for p in directory.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"], "the staging folder must be removed"
+
+
+def test_a_failure_after_the_weights_also_cleans_up(full_model, tmp_path):
+    with pytest.raises(ValueError, match="null"):
+        full_model.save_pretrained(tmp_path / "model", extra_files={"notes.txt": "x", "bad\0name": "x"})
+    assert list(tmp_path.iterdir()) == [], "neither the model nor its staging folder may be left"
+
+
+def test_default_model_missing_says_how_to_get_one(tmp_path, monkeypatch):
+    monkeypatch.setattr(modeling, "DEFAULT_MODEL_DIR", tmp_path / "default")
+    with pytest.raises(FileNotFoundError, match="no default model") as error:
+        StanceModel.from_pretrained()
+    assert str(tmp_path / "default") in str(error.value)
+    assert "stance train" in str(error.value)
+
+
+def test_loading_something_that_is_not_a_model_folder(tmp_path, tiny_model_dir):
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        StanceModel.from_pretrained(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert"}), encoding="utf-8")
+    with pytest.raises(ValueError, match="no 'stance' section"):
+        StanceModel.from_pretrained(tmp_path)
+
+
+def test_weights_that_do_not_match_are_rejected(tiny_model_dir, tmp_path):
+    import shutil
+
+    from safetensors.torch import save_file
+
+    directory = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, directory)
+    weights = load_file(str(directory / "model.safetensors"))
+    del weights["stance_head.weight"]
+    save_file(weights, str(directory / "model.safetensors"))
+    with pytest.raises(ValueError, match="stance_head.weight"):
+        StanceModel.from_pretrained(directory)
+
+
+# ---- predict ----------------------------------------------------------------------
+
+
+def test_predict_a_string_gives_one_prediction(model):
+    prediction = model.predict(SENTENCES[0])
+    assert prediction.text == SENTENCES[0]
+    assert list(prediction.stance) == ["russia", "west", "eu", "nato"]
+
+
+def test_predict_a_list_gives_one_prediction_per_text_in_order(model):
+    predictions = model.predict(SENTENCES)
+    assert isinstance(predictions, list)
+    assert [p.text for p in predictions] == SENTENCES
+    assert model.predict([]) == []
+
+
+def test_probabilities_sum_to_one_and_label_is_the_argmax(model):
+    for prediction in model.predict(SENTENCES, gate=False):
+        for stance in prediction.stance.values():
+            assert list(stance.scores) == list(STANCE_LABELS)
+            assert math.isclose(sum(stance.scores.values()), 1.0, abs_tol=1e-5)
+            assert all(0.0 <= p <= 1.0 for p in stance.scores.values())
+            assert stance.label == max(stance.scores, key=stance.scores.get)
+            assert math.isclose(stance.signed_score, stance.scores["favor"] - stance.scores["against"])
+        assert prediction.voice.label in VOICE_LABELS
+        assert 0.5 <= prediction.voice.score <= 1.0
+
+
+def test_scores_do_not_depend_on_the_batch(model):
+    """Length bucketing, padding and re-ordering must not change a sentence's scores."""
+    alone = [model.predict(text, gate=False) for text in SENTENCES]
+    batched = model.predict(SENTENCES, gate=False, batch_size=2)
+    for a, b in zip(alone, batched, strict=True):
+        assert a.text == b.text
+        for target in a.stance:
+            assert np.allclose(list(a.stance[target].scores.values()), list(b.stance[target].scores.values()), atol=1e-5)
+        assert a.voice.label == b.voice.label
+        assert math.isclose(a.voice.score, b.voice.score, abs_tol=1e-5)
+
+
+def test_predict_matches_score_pairs(model):
+    prediction = model.predict(SENTENCES[2], targets=["eu", "nato"], gate=False)
+    stance, voice = model.score_pairs([SENTENCES[2]] * 2, [model.targets["eu"].query, model.targets["nato"].query])
+    assert np.allclose(list(prediction.stance["eu"].scores.values()), stance[0], atol=1e-6)
+    assert np.allclose(list(prediction.stance["nato"].scores.values()), stance[1], atol=1e-6)
+    mean_voice = voice.mean(0)
+    assert prediction.voice.label == VOICE_LABELS[int(mean_voice.argmax())]
+    assert math.isclose(prediction.voice.score, float(mean_voice.max()), abs_tol=1e-6)
+
+
+def test_temperature_flattens_the_probabilities(full_model):
+    sharp = _probabilities(full_model)[0]
+    full_model.settings.stance_temperature = 100.0
+    try:
+        flat = _probabilities(full_model)[0]
+    finally:
+        full_model.settings.stance_temperature = 1.0
+    assert np.abs(flat - 0.25).max() < np.abs(sharp - 0.25).max()
+    assert np.abs(flat - 0.25).max() < 0.01
+
+
+def test_targets_limit_the_output(model):
+    prediction = model.predict(SENTENCES[0], targets=["nato", "russia"])
+    assert list(prediction.stance) == ["nato", "russia"]
+
+
+def test_unknown_target_raises_key_error(model):
+    with pytest.raises(KeyError, match="china"):
+        model.predict(SENTENCES[0], targets=["nato", "china"])
+    with pytest.raises(KeyError, match="china"):
+        model.analyze(ARTICLE, targets=["china"])
+
+
+# ---- the alias gate ---------------------------------------------------------------
+
+
+def test_gate_skips_targets_without_an_alias(full_model):
+    full_model.settings.gate_prior = {"neutral": 3.0, "none": 1.0}
+    try:
+        gated = full_model.predict("The weather in Belgrade was mild on Monday.", gate=True)
+        ungated = full_model.predict("The weather in Belgrade was mild on Monday.", gate=False)
+    finally:
+        full_model.settings.gate_prior = {"none": 1.0}
+    for target in ("russia", "west", "eu", "nato"):
+        result = gated.stance[target]
+        assert result.scored is False
+        assert result.label == "neutral"
+        assert result.scores == pytest.approx({"favor": 0.0, "against": 0.0, "neutral": 0.75, "none": 0.25})
+        assert ungated.stance[target].scored is True
+    # no pair was scored, so the voice is the author's
+    assert gated.voice.label == "author" and gated.voice.score == 1.0
+
+
+def test_gate_scores_only_the_targets_that_are_mentioned(model):
+    text = "NATO's secretary general welcomed Finland as the newest member."
+    gated = model.predict(text)
+    ungated = model.predict(text, gate=False)
+    assert gated.stance["nato"].scored is True
+    assert gated.stance["nato"].scores == pytest.approx(ungated.stance["nato"].scores, abs=1e-6)
+    assert gated.stance["russia"].scored is False
+    assert gated.stance["russia"].label == "none"
+    assert gated.stance["russia"].scores == {"favor": 0.0, "against": 0.0, "neutral": 0.0, "none": 1.0}
+
+
+def test_settings_gate_is_the_default(full_model):
+    text = "The weather in Belgrade was mild on Monday."
+    full_model.settings.gate = False
+    try:
+        assert all(s.scored for s in full_model.predict(text).stance.values())
+    finally:
+        full_model.settings.gate = True
+    assert not any(s.scored for s in full_model.predict(text).stance.values())
+
+
+# ---- analyze ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("gate", [True, False])
+def test_analyze_offsets_and_summary(model, gate):
+    analysis = model.analyze(ARTICLE, gate=gate)
+    expected = split_sentences(ARTICLE)
+    assert [s.text for s in analysis.sentences] == [s.text for s in expected]
+    for i, sentence in enumerate(analysis.sentences):
+        assert sentence.index == i
+        assert ARTICLE[sentence.start : sentence.end] == sentence.text
+    assert list(analysis.summary) == ["russia", "west", "eu", "nato"]
+    for target, summary in analysis.summary.items():
+        labels = [s.stance[target].label for s in analysis.sentences]
+        assert summary.counts == {label: labels.count(label) for label in STANCE_LABELS}
+        assert sum(summary.counts.values()) == len(analysis.sentences)
+        concerned = [s.stance[target] for s in analysis.sentences if s.stance[target].label != "none"]
+        assert summary.mentions == len(concerned)
+        expected_score = sum(r.scores["favor"] - r.scores["against"] for r in concerned) / len(concerned) if concerned else 0.0
+        assert summary.score == pytest.approx(expected_score, abs=1e-9)
+        assert len(summary.evidence) <= 3
+        for evidence in summary.evidence:
+            sentence = analysis.sentences[evidence.index]
+            assert evidence.text == sentence.text
+            assert evidence.label == sentence.stance[target].label in ("favor", "against")
+            assert evidence.score == sentence.stance[target].scores[evidence.label]
+        assert [e.score for e in summary.evidence] == sorted((e.score for e in summary.evidence), reverse=True)
+
+
+def test_analyze_summary_with_stanced_sentences(full_model):
+    """With the gate off every pair is scored, so the summary's score is a real mean."""
+    analysis = full_model.analyze(ARTICLE, gate=False)
+    summary = analysis.summary["nato"]
+    concerned = [s.stance["nato"] for s in analysis.sentences if s.stance["nato"].label != "none"]
+    assert concerned, "the perturbed model should predict some non-none labels"
+    assert summary.score == pytest.approx(np.mean([r.scores["favor"] - r.scores["against"] for r in concerned]))
+
+
+def test_analyze_scores_each_sentence_alone(model):
+    analysis = model.analyze(ARTICLE, gate=False)
+    for sentence in analysis.sentences:
+        alone = model.predict(sentence.text, gate=False)
+        for target, result in sentence.stance.items():
+            assert result.scores == pytest.approx(alone.stance[target].scores, abs=1e-5)
+
+
+def test_analyze_gates_with_the_previous_sentence_as_context(model):
+    analysis = model.analyze("NATO ministers met in Brussels. The ministers said no.\nThe weather was mild.")
+    assert [s.stance["nato"].scored for s in analysis.sentences] == [True, True, False]
+
+
+def test_analyze_with_limited_targets_and_empty_text(model):
+    analysis = model.analyze(ARTICLE, targets=["eu"])
+    assert list(analysis.summary) == ["eu"]
+    assert all(list(s.stance) == ["eu"] for s in analysis.sentences)
+    empty = model.analyze("___\n\n")
+    assert empty.sentences == []
+    assert empty.summary["nato"].counts == {label: 0 for label in STANCE_LABELS}
+    assert empty.summary["nato"].score == 0.0
+
+
+def test_predictions_serialise_to_plain_json(model):
+    prediction = model.predict(SENTENCES[0]).to_dict()
+    json.dumps(prediction)
+    assert set(prediction) == {"text", "stance", "voice"}
+    assert set(prediction["stance"]["nato"]) == {"label", "scores", "scored"}
+    json.dumps(model.analyze(ARTICLE).to_dict())
