@@ -3,7 +3,6 @@ built in the test session from a few sentences, so no test downloads anything.""
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -85,8 +84,3 @@ def tiny_model_dir(tiny_encoder, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def seed_rows() -> Path:
     return Path(__file__).resolve().parents[1] / "seeds" / "corpus.jsonl"
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-    return path

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import write_jsonl
+from jsonl_rows import write_jsonl
 
 import models.modeling as modeling
 from models import STANCE_LABELS, StanceModel, split_sentences

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import write_jsonl
+from jsonl_rows import write_jsonl
 
 from models import default_targets, sentence_hash, split_sentences
 from training.data import DataError, StanceExample, load_examples, read_records, split_by_article
