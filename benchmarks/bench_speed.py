@@ -32,7 +32,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from models import DEFAULT_MODEL_DIR, StanceModel, split_sentences  # noqa: E402
@@ -166,16 +165,6 @@ def run_raw(forward, batches: list[dict]) -> None:
             forward(batch)
 
 
-def timed(fn, repeat: int) -> float:
-    """The median wall time of ``repeat`` runs (after the caller's warm-up)."""
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 # ---- main -----------------------------------------------------------------------------
 
 
@@ -184,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", help="model folder (default: models/default if present, else an untrained MiniLM model)")
     parser.add_argument("--threads", type=int, default=physical_cores(), help="torch and ONNX Runtime threads (default: physical cores)")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--repeat", type=int, default=3, help="timed runs per way; the median is reported (naive runs once)")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds; each round times every way once, the median is reported")
     parser.add_argument("--naive-articles", type=int, default=0, help="run the naive way on the first N articles only (0: all)")
     parser.add_argument("--onnx-cache", help="folder for the ONNX export (default: the model folder's onnx/, or a temporary folder)")
     parser.add_argument("--skip-naive", action="store_true")
@@ -196,65 +185,79 @@ def main(argv: list[str] | None = None) -> int:
     model, model_dir, model_note = load_model(args.model)
     articles = load_articles()
     n_sentences, texts, queries = scored_pairs(model, articles, args.batch_size)
-    all_pairs = n_sentences * len(model.targets)
     print(
-        f"{len(articles)} articles, {n_sentences} sentences, {len(model.targets)} targets: {all_pairs} pairs, {len(texts)} after the gate",
+        f"{len(articles)} articles, {n_sentences} sentences, {len(model.targets)} targets: "
+        f"{n_sentences * len(model.targets)} pairs, {len(texts)} after the gate",
         file=sys.stderr,
     )
-
-    results: dict[str, dict] = {}
-
-    def record(key: str, label: str, seconds: float, sentences: int, pairs: int, note: str = "") -> None:
-        results[key] = {
-            "way": label,
-            "seconds": seconds,
-            "sentences": sentences,
-            "pairs": pairs,
-            "sentences_per_s": sentences / seconds,
-            "note": note,
-        }
-        print(f"{label}: {sentences / seconds:.1f} sentences/s ({seconds:.2f} s)", file=sys.stderr)
-
-    # (a) naive
-    if not args.skip_naive:
-        subset = articles[: args.naive_articles] if args.naive_articles else articles
-        run_naive(model, subset[:1])  # warm-up
-        start = time.perf_counter()
-        sentences, pairs = run_naive(model, subset)
-        record("naive", "(a) naive pipeline, per sentence x target", time.perf_counter() - start, sentences, pairs, "batch 1, no gate")
-
-    # (b) ours, torch fp32
-    model.runtime = None
-    run_ours(model, articles[:2], args.batch_size)
-    counts = run_ours(model, articles, args.batch_size)
-    record("torch", "(b) ours, torch fp32 (analyze)", timed(lambda: run_ours(model, articles, args.batch_size), args.repeat), *counts)
-
-    # (d) raw bound, torch fp32
     batches = pretokenize(model, texts, queries, args.batch_size)
-    run_raw(lambda b: model(**b), batches[:2])
-    seconds = timed(lambda: run_raw(lambda b: model(**b), batches), args.repeat)
-    record("raw_torch", "(d) raw bound, torch fp32 forward only", seconds, n_sentences, len(texts), "pre-tokenised, globally length-sorted")
+    naive_articles = articles[: args.naive_articles] if args.naive_articles else articles
 
-    # (c) ours, int8 ONNX
     with tempfile.TemporaryDirectory(prefix="stance-bench-onnx-") as scratch:
         cache = args.onnx_cache or (None if model_dir is not None else scratch)
         start = time.perf_counter()
         runtime = use_onnx(model, model_dir=model_dir, cache_dir=cache, threads=args.threads)
         export_seconds = time.perf_counter() - start
-        print(f"ONNX int8 ready in {export_seconds:.1f} s at {runtime.path}", file=sys.stderr)
-        run_ours(model, articles[:2], args.batch_size)
-        counts = run_ours(model, articles, args.batch_size)
-        record(
-            "onnx", "(c) ours, int8 ONNX Runtime (analyze)", timed(lambda: run_ours(model, articles, args.batch_size), args.repeat), *counts
-        )
-        run_raw(runtime, batches[:2])
-        seconds = timed(lambda: run_raw(runtime, batches), args.repeat)
-        record(
-            "raw_onnx", "(d') raw bound, int8 ONNX forward only", seconds, n_sentences, len(texts), "pre-tokenised, globally length-sorted"
-        )
         model.runtime = None
         onnx_size = runtime.path.stat().st_size
+        print(f"ONNX int8 ready in {export_seconds:.1f} s at {runtime.path}", file=sys.stderr)
 
+        def ours(engine):
+            def run():
+                model.runtime = engine
+                try:
+                    return run_ours(model, articles, args.batch_size)
+                finally:
+                    model.runtime = None
+
+            return run
+
+        # key: (label, run, (sentences, pairs) or None to take the run's own counts, note)
+        ways = {}
+        if not args.skip_naive:
+            ways["naive"] = (
+                "(a) naive pipeline, per sentence x target",
+                lambda: run_naive(model, naive_articles),
+                None,
+                "batch 1, no gate",
+            )
+        ways["torch"] = ("(b) ours, torch fp32 (analyze)", ours(None), None, "")
+        ways["onnx"] = ("(c) ours, int8 ONNX Runtime (analyze)", ours(runtime), None, "")
+        raw_counts = (n_sentences, len(texts))
+        ways["raw_torch"] = ("(d) raw bound, torch fp32 forward only", lambda: run_raw(lambda b: model(**b), batches), raw_counts, "")
+        ways["raw_onnx"] = ("(d') raw bound, int8 ONNX forward only", lambda: run_raw(runtime, batches), raw_counts, "")
+
+        # warm-up on a little of everything, then rounds that interleave the ways, so that a
+        # busy neighbour on the machine slows all of them alike
+        if not args.skip_naive:
+            run_naive(model, articles[:1])
+        run_ours(model, articles[:2], args.batch_size)
+        ours(runtime)()
+        run_raw(lambda b: model(**b), batches[:2])
+        run_raw(runtime, batches[:2])
+        times: dict[str, list[float]] = {key: [] for key in ways}
+        counts: dict[str, tuple[int, int]] = {}
+        for round_no in range(args.repeat):
+            for key, (label, run, fixed, _) in ways.items():
+                start = time.perf_counter()
+                produced = run()
+                times[key].append(time.perf_counter() - start)
+                counts[key] = fixed or produced
+                print(f"round {round_no + 1}: {label}: {counts[key][0] / times[key][-1]:.1f} sentences/s", file=sys.stderr)
+
+    results = {}
+    for key, (label, _, _, note) in ways.items():
+        seconds = statistics.median(times[key])
+        sentences, pairs = counts[key]
+        results[key] = {
+            "way": label,
+            "seconds": seconds,
+            "all_seconds": times[key],
+            "sentences": sentences,
+            "pairs": pairs,
+            "sentences_per_s": sentences / seconds,
+            "note": note,
+        }
     print(
         report(
             results,
@@ -283,12 +286,18 @@ def report(results: dict, *, model_note: str, threads: int, batch_size: int, exp
         f"- torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, Python {platform.python_version()}",
         f"- model: {model_note}; int8 ONNX file {onnx_size / 1e6:.1f} MB, exported in {export_seconds:.0f} s (once, then cached)",
         "",
-        "| way | sentences | pairs scored | seconds | sentences/s | vs naive |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| way | sentences | pairs scored | seconds (median) | sentences/s | range over rounds | vs naive |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for r in results.values():
+    for key in ("naive", "torch", "onnx", "raw_torch", "raw_onnx"):
+        if key not in results:
+            continue
+        r = results[key]
         ratio = f"{r['sentences_per_s'] / naive:.1f}x" if naive else "-"
-        lines.append(f"| {r['way']} | {r['sentences']} | {r['pairs']} | {r['seconds']:.2f} | {r['sentences_per_s']:.1f} | {ratio} |")
+        spread = f"{r['sentences'] / max(r['all_seconds']):.0f}-{r['sentences'] / min(r['all_seconds']):.0f}"
+        lines.append(
+            f"| {r['way']} | {r['sentences']} | {r['pairs']} | {r['seconds']:.2f} | {r['sentences_per_s']:.1f} | {spread} | {ratio} |"
+        )
     lines.append("")
     goals = []
     if naive:
@@ -303,5 +312,4 @@ def report(results: dict, *, model_note: str, threads: int, batch_size: int, exp
 
 
 if __name__ == "__main__":
-    np.set_printoptions(precision=3)
     raise SystemExit(main())

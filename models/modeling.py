@@ -110,7 +110,7 @@ class StanceModel(nn.Module):
             tokenizer = AutoTokenizer.from_pretrained(path)
             lora = None
             if lora_rank:
-                lora = {"r": lora_rank, "alpha": 2 * lora_rank, "dropout": 0.1}
+                lora = {"r": lora_rank, "alpha": 2 * lora_rank, "dropout": 0.0}  # LoRA dropout costs a quarter of CPU training time
                 backbone = _with_lora(backbone, lora)
         settings = StanceSettings(encoder=source.to_dict(), max_length=max_length, lora=lora)
         return cls(backbone, tokenizer, targets=targets or default_targets(), settings=settings)
