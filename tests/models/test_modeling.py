@@ -87,7 +87,7 @@ def test_from_encoder_full_fine_tuning(full_model, tiny_encoder):
 
 
 def test_from_encoder_lora_trains_only_adapters_and_heads(lora_model):
-    assert lora_model.settings.lora == {"r": 4, "alpha": 8, "dropout": 0.1}
+    assert lora_model.settings.lora == {"r": 4, "alpha": 8, "dropout": 0.0}
     trainable = {name for name, p in lora_model.named_parameters() if p.requires_grad}
     frozen = {name for name, p in lora_model.named_parameters() if not p.requires_grad}
     assert trainable and frozen
@@ -156,7 +156,7 @@ def test_lora_folder_holds_only_adapters_and_heads(saved_lora, saved_full, lora_
     assert not names & TOKENIZER_FILES
     assert "README.md" not in names  # no card was given
     config = json.loads((saved_lora / "config.json").read_text(encoding="utf-8"))
-    assert config["stance"]["lora"] == {"r": 4, "alpha": 8, "dropout": 0.1}
+    assert config["stance"]["lora"] == {"r": 4, "alpha": 8, "dropout": 0.0}
     assert config["id2label"]["0"] == "favor" and config["label2id"]["none"] == 3
     weights = load_file(str(saved_lora / "model.safetensors"))
     assert weights
