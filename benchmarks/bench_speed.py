@@ -2,7 +2,8 @@
 
 (a) naive: a ``transformers.pipeline("text-classification")`` called once per sentence and
     target over the same encoder weights (batch size 1, no length sorting, no alias gate);
-(b) ours, fp32 torch: ``StanceModel.analyze`` per article (length-sorted batches, alias gate);
+(b) ours, fp32 torch: ``StanceModel.analyze`` per article (length-sorted batches; the alias
+    gate as the model is configured, or as ``--gate`` forces it);
 (c) ours, int8 ONNX Runtime: the same, with ``models.onnx_runtime.use_onnx``;
 (d) raw bound: only the forward passes for the pairs (b) actually scores, pre-tokenised and
     length-sorted across all articles -- what the model itself costs, without splitting,
@@ -127,20 +128,20 @@ def run_naive(model: StanceModel, articles: list[str]) -> tuple[int, int]:
     return sentences, pairs
 
 
-def run_ours(model: StanceModel, articles: list[str], batch_size: int) -> tuple[int, int]:
+def run_ours(model: StanceModel, articles: list[str], batch_size: int, gate: bool | None = None) -> tuple[int, int]:
     sentences = pairs = 0
     for article in articles:
-        analysis = model.analyze(article, batch_size=batch_size)
+        analysis = model.analyze(article, batch_size=batch_size, gate=gate)
         sentences += len(analysis.sentences)
         pairs += sum(s.scored for a in analysis.sentences for s in a.stance.values())
     return sentences, pairs
 
 
-def scored_pairs(model: StanceModel, articles: list[str], batch_size: int) -> tuple[int, list[str], list[str]]:
+def scored_pairs(model: StanceModel, articles: list[str], batch_size: int, gate: bool | None = None) -> tuple[int, list[str], list[str]]:
     """The (sentence, query) pairs ``analyze`` actually sends to the model (after its gate)."""
     texts, queries, sentences = [], [], 0
     for article in articles:
-        analysis = model.analyze(article, batch_size=batch_size)
+        analysis = model.analyze(article, batch_size=batch_size, gate=gate)
         sentences += len(analysis.sentences)
         for sentence in analysis.sentences:
             for name, stance in sentence.stance.items():
@@ -175,7 +176,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeat", type=int, default=3, help="rounds; each round times every way once, the median is reported")
     parser.add_argument("--naive-articles", type=int, default=0, help="run the naive way on the first N articles only (0: all)")
-    parser.add_argument("--onnx-cache", help="folder for the ONNX export (default: the model folder's onnx/, or a temporary folder)")
+    parser.add_argument("--onnx-cache", help="folder for the ONNX export (default: a temporary folder, exported afresh)")
+    parser.add_argument(
+        "--gate", choices=["model", "on", "off"], default="model", help="alias gate for (b)-(d): the model's setting (default), or forced"
+    )
     parser.add_argument("--skip-naive", action="store_true")
     parser.add_argument("--json", help="also write the numbers to this file")
     args = parser.parse_args(argv)
@@ -184,7 +188,11 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_interop_threads(1)
     model, model_dir, model_note = load_model(args.model)
     articles = load_articles()
-    n_sentences, texts, queries = scored_pairs(model, articles, args.batch_size)
+    gate = {"model": None, "on": True, "off": False}[args.gate]
+    gate_note = f"alias gate {'on' if (model.settings.gate if gate is None else gate) else 'off'}" + (
+        " (the model's setting)" if gate is None else " (--gate)"
+    )
+    n_sentences, texts, queries = scored_pairs(model, articles, args.batch_size, gate)
     print(
         f"{len(articles)} articles, {n_sentences} sentences, {len(model.targets)} targets: "
         f"{n_sentences * len(model.targets)} pairs, {len(texts)} after the gate",
@@ -194,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     naive_articles = articles[: args.naive_articles] if args.naive_articles else articles
 
     with tempfile.TemporaryDirectory(prefix="stance-bench-onnx-") as scratch:
-        cache = args.onnx_cache or (None if model_dir is not None else scratch)
+        cache = args.onnx_cache or scratch  # never litter the model folder (models/default is in git)
         start = time.perf_counter()
         runtime = use_onnx(model, model_dir=model_dir, cache_dir=cache, threads=args.threads)
         export_seconds = time.perf_counter() - start
@@ -206,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
             def run():
                 model.runtime = engine
                 try:
-                    return run_ours(model, articles, args.batch_size)
+                    return run_ours(model, articles, args.batch_size, gate)
                 finally:
                     model.runtime = None
 
@@ -231,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         # busy neighbour on the machine slows all of them alike
         if not args.skip_naive:
             run_naive(model, articles[:1])
-        run_ours(model, articles[:2], args.batch_size)
+        run_ours(model, articles[:2], args.batch_size, gate)
         ours(runtime)()
         run_raw(lambda b: model(**b), batches[:2])
         run_raw(runtime, batches[:2])
@@ -261,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         report(
             results,
-            model_note=model_note,
+            model_note=f"{model_note}; {gate_note}",
             threads=args.threads,
             batch_size=args.batch_size,
             export_seconds=export_seconds,
