@@ -178,9 +178,7 @@ class StanceEvaluator:
         plot_confusion_matrix(metrics["overall"]["confusion_matrix"]["matrix"], output_dir / "confusion_matrix.png")
 
     def _report_text(self, metrics: dict) -> str:
-        gold = [ex.label for ex in self.examples]
         lines = [format_summary(metrics), ""]
-        del gold
         report = metrics["overall"]["classification_report"]
         lines.append(f"{'':>12} {'precision':>9} {'recall':>9} {'f1':>9} {'support':>9}")
         for label in STANCE_LABELS:

@@ -11,19 +11,12 @@ import torch
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
+from conftest_corpus import CORPUS  # noqa: E402
+
 from models import StanceModel  # noqa: E402
 from models.onnx_runtime import INT8_NAME, OnnxRuntime, export_onnx, onnx_path, use_onnx  # noqa: E402
 
-SENTENCES = [
-    "Serbia will never join NATO and will keep close ties with Moscow.",
-    "The alliance condemned the Kremlin's aggression against its neighbours.",
-    "Brussels praised the bloc's unity on sanctions against Russia.",
-    "Washington and its Western allies accused Moscow of propaganda.",
-    "EU foreign ministers met in Brussels to discuss the Balkans.",
-    "The weather in Belgrade was mild on Monday.",
-    "Putin said the West was hostile to Russia.",
-    "NATO's secretary general welcomed Finland as the newest member.",
-]
+SENTENCES = CORPUS[:8]  # the tiny tokenizer knows these words
 
 
 @pytest.fixture(scope="module")
