@@ -16,7 +16,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
 from benchmarks.common import default_split
-from models import DEFAULT_MODEL_DIR, StanceModel, default_targets
+from models import DEFAULT_MODEL_DIR, STANCE_LABELS, StanceModel, default_targets
 from training.evaluation import StanceEvaluator, f_avg, macro_f1
 
 VADER_THRESHOLD = 0.05
@@ -62,16 +62,24 @@ def table(dev, systems: dict[str, list[str]]) -> str:
     return "\n".join(lines)
 
 
+def _labels(stance) -> list[str]:
+    return [STANCE_LABELS[i] for i in stance.argmax(1)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
     args = parser.parse_args()
     train, dev = default_split(args.model)
     model = StanceModel.from_pretrained(args.model)
-    stance, _ = StanceEvaluator(dev).predict(model)
-    ours = [model_label for model_label in (["favor", "against", "neutral", "none"][i] for i in stance.argmax(1))]
+    gate = "alias gate, window {}:{}".format(*model.settings.gate_window) if model.settings.gate else "no gate"
+    systems = {
+        f"default model (as shipped: {gate})": _labels(StanceEvaluator(dev).predict(model)[0]),
+        "default model, every pair scored": _labels(StanceEvaluator(dev, gate=False).predict(model)[0]),
+        "TF-IDF + logistic regression": tfidf_predictions(train, dev),
+        "VADER lexicon": vader_predictions(dev),
+    }
     real = [i for i, ex in enumerate(dev) if ex.article_id and ex.article_id.startswith("EN_")]
-    systems = {"default model": ours, "TF-IDF + logistic regression": tfidf_predictions(train, dev), "VADER lexicon": vader_predictions(dev)}
     print(f"dev: {len(dev)} pairs from {len({ex.article_id for ex in dev})} held-out articles\n")
     print("All dev articles (real + own corpus):\n")
     print(table(dev, systems))

@@ -1,122 +1,69 @@
 """How often the alias gate drops a pair that has a stance, and how much work it saves.
 
-The gate scores a (sentence, target) pair with the model only when one of the target's
-aliases (models/targets.json) occurs in the text; other pairs get the gate's prior, i.e.
-``none``. For labelled rows this prints, per target:
+``StanceModel.analyze`` scores a (sentence, target) pair with the model only when one of the
+target's aliases (models/targets.json) occurs in the sentence's window of its article (the
+model's ``gate_window``: sentences before and after); other pairs get the gate's prior, i.e.
+``none``. ``predict`` scores lone sentences and does not gate. For labelled rows with article
+positions this prints, per target and window:
 
-* recall: the share of non-``none`` rows the gate keeps (goal: >= 99%), for the sentence alone
-  (``stance predict`` / ``stance evaluate``) and for the sentence with the previous one
-  (``StanceModel.analyze``, which gates on that two-sentence context);
+* recall: the share of non-``none`` rows the gate keeps (goal: >= 99% overall);
 * skipped: the share of all pairs the gate skips (the speed win);
-* the missed sentences with ``--show-missed``;
-* with ``--windows``, the same for wider gating contexts (``B:A`` = B sentences before and A
-  after), to choose a context that reaches the recall goal.
+* with ``--show-missed N``, the stanced sentences the gate drops at the model's window.
 
-    python benchmarks/gate_recall.py                     # seeds/corpus.jsonl (+ shared labels)
-    python benchmarks/gate_recall.py --data a.jsonl b.csv --show-missed 20
+    python -m benchmarks.gate_recall                    # seeds/corpus.jsonl + the dev labels
+    python -m benchmarks.gate_recall --data a.jsonl --windows 0:0 3:2 --show-missed 20
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
-from collections import defaultdict
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from models import TargetSet, default_targets  # noqa: E402
-from training.data import load_examples  # noqa: E402
+from benchmarks.common import DEFAULT_DATA, REPO
+from models import StanceSettings, TargetSet, default_targets
+from training.data import article_contexts, load_examples
 
 GOAL = 0.99
+DEFAULT_WINDOWS = ("0:0", "1:0", "2:1", "3:2", "3:3", "5:5")
 
 
 def default_data() -> list[Path]:
-    files = [REPO / "seeds" / "corpus.jsonl"]
-    extra = REPO / "work" / "tmp_passA.jsonl"  # real-article labels (pointer rows), while they exist
-    if (REPO.parent / "shared").is_dir() and extra.is_file():
-        files.append(extra)
-    return files
+    """The labelled sets; the pointer rows need ../shared for their text."""
+    return [path for path in DEFAULT_DATA if path.name == "corpus.jsonl" or (REPO.parent / "shared").is_dir()]
 
 
-def _context(examples, i: int, by_position: dict) -> str:
-    """The sentence with the one before it in its article, as ``analyze`` gates it."""
-    ex = examples[i]
-    if ex.article_id is None or ex.sentence_id is None:
-        return ex.text
-    previous = by_position.get((ex.article_id, ex.sentence_id - 1))
-    return f"{previous} {ex.text}" if previous else ex.text
-
-
-def _window(examples, i: int, by_position: dict, before: int, after: int) -> str:
-    ex = examples[i]
-    if ex.article_id is None or ex.sentence_id is None:
-        return ex.text
-    parts = (by_position.get((ex.article_id, ex.sentence_id + d)) for d in range(-before, after + 1))
-    return " ".join(p for p in parts if p)
-
-
-def window_table(examples, targets: TargetSet, windows: list[tuple[int, int]]) -> str:
-    """Recall / skipped share per target when the gate reads ``before`` + sentence + ``after``."""
-    by_position = {(ex.article_id, ex.sentence_id): ex.text for ex in examples if ex.article_id is not None and ex.sentence_id is not None}
-    names = [t for t in targets if any(ex.target == t for ex in examples)]
-    lines = ["| context (before:after) | " + " | ".join(f"{n} recall / skipped" for n in names) + " |", "|---" * (len(names) + 1) + "|"]
-    for before, after in windows:
-        cells = []
-        for name in names:
-            rows = [i for i, ex in enumerate(examples) if ex.target == name]
-            hits = {
-                i: examples[i].query is not None or targets[name].mentioned_in(_window(examples, i, by_position, before, after))
-                for i in rows
-            }
-            stanced = [i for i in rows if examples[i].label != "none"]
-            recall = sum(hits[i] for i in stanced) / len(stanced) if stanced else 1.0
-            skipped = 1 - sum(hits.values()) / len(rows)
-            cells.append(f"{100 * recall:.1f}% / {100 * skipped:.0f}%")
-        lines.append(f"| {before}:{after} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def measure(examples, targets: TargetSet) -> dict:
-    by_position = {(ex.article_id, ex.sentence_id): ex.text for ex in examples if ex.article_id is not None and ex.sentence_id is not None}
-    stats: dict[str, dict] = defaultdict(
-        lambda: {"rows": 0, "stanced": 0, "kept": 0, "kept_ctx": 0, "skipped": 0, "skipped_ctx": 0, "missed": []}
-    )
-    for i, ex in enumerate(examples):
-        target = targets[ex.target]
-        hit = ex.query is not None or target.mentioned_in(ex.text)
-        hit_ctx = hit or target.mentioned_in(_context(examples, i, by_position))
+def measure(examples, targets: TargetSet, before: int, after: int) -> dict[str, dict]:
+    """Per target (and ``all``): rows, stanced rows, kept stanced rows, skipped rows, misses."""
+    contexts = article_contexts(examples, before=before, after=after)
+    stats: dict[str, dict] = {}
+    for ex, context in zip(examples, contexts, strict=True):
+        if context is None or ex.query is not None:
+            continue  # not gated: scored like a lone sentence
+        kept = targets[ex.target].mentioned_in(context)
         for key in (ex.target, "all"):
-            s = stats[key]
+            s = stats.setdefault(key, {"rows": 0, "stanced": 0, "kept": 0, "skipped": 0, "missed": []})
             s["rows"] += 1
-            s["skipped"] += not hit
-            s["skipped_ctx"] += not hit_ctx
+            s["skipped"] += not kept
             if ex.label != "none":
                 s["stanced"] += 1
-                s["kept"] += hit
-                s["kept_ctx"] += hit_ctx
-                if not hit and key != "all":
-                    s["missed"].append((ex.label, ex.origin, ex.text, hit_ctx))
+                s["kept"] += kept
+                if not kept and key != "all":
+                    s["missed"].append(ex)
     return stats
 
 
-def _pct(part: int, whole: int) -> str:
-    return f"{100 * part / whole:6.2f}%" if whole else "     -"
+def recall(s: dict) -> float:
+    return s["kept"] / s["stanced"] if s["stanced"] else 1.0
 
 
-def table(stats: dict, targets: TargetSet) -> str:
-    lines = [
-        "| target | rows | stanced | recall (sentence) | recall (+prev. sentence) | skipped (sentence) | skipped (+prev.) | missed |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for name in [*[t for t in targets if t in stats], "all"]:
-        s = stats[name]
-        flag = " ⚠" if s["stanced"] and s["kept"] / s["stanced"] < GOAL else ""
-        lines.append(
-            f"| {name} | {s['rows']} | {s['stanced']} | {_pct(s['kept'], s['stanced'])}{flag} | {_pct(s['kept_ctx'], s['stanced'])} | "
-            f"{_pct(s['skipped'], s['rows'])} | {_pct(s['skipped_ctx'], s['rows'])} | {s['stanced'] - s['kept']} |"
-        )
+def table(examples, targets: TargetSet, windows: list[tuple[int, int]], shipped: tuple[int, int]) -> str:
+    names = [t for t in targets if any(ex.target == t for ex in examples)] + ["all"]
+    lines = ["| window (before:after) | " + " | ".join(f"{n} recall / skipped" for n in names) + " |", "|---" * (len(names) + 1) + "|"]
+    for before, after in windows:
+        stats = measure(examples, targets, before, after)
+        cells = [f"{100 * recall(stats[n]):.1f}% / {100 * stats[n]['skipped'] / stats[n]['rows']:.0f}%" if n in stats else "-" for n in names]
+        mark = " (model)" if (before, after) == shipped else ""
+        lines.append(f"| {before}:{after}{mark} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -124,34 +71,35 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", nargs="+", help="labelled rows (.jsonl/.csv) read with training.data.load_examples")
     parser.add_argument("--targets-file", help="targets JSON (default: models/targets.json)")
+    parser.add_argument("--window", default=None, metavar="B:A", help="the window to judge (default: the model settings' default)")
+    parser.add_argument("--windows", nargs="*", default=list(DEFAULT_WINDOWS), metavar="B:A", help="windows to tabulate")
     parser.add_argument("--show-missed", type=int, default=0, metavar="N", help="print up to N missed sentences per target")
-    parser.add_argument(
-        "--windows",
-        nargs="*",
-        metavar="B:A",
-        help="also measure gating on B sentences before and A after (default set: 0:0 1:0 1:1 2:1 3:2 5:5)",
-    )
     args = parser.parse_args(argv)
     targets = TargetSet.load(args.targets_file) if args.targets_file else default_targets()
     files = [Path(f) for f in args.data] if args.data else default_data()
     examples = load_examples(files, targets=targets)
+    shipped = tuple(int(x) for x in args.window.split(":")) if args.window else tuple(StanceSettings(encoder={}).gate_window)
+    windows = [tuple(int(x) for x in w.split(":")) for w in args.windows]
+    if shipped not in windows:
+        windows.append(shipped)
     print(f"alias gate over {len(examples)} labelled pairs from {', '.join(str(f) for f in files)}\n")
-    stats = measure(examples, targets)
-    print(table(stats, targets))
-    low = [name for name in targets if name in stats and stats[name]["stanced"] and stats[name]["kept"] / stats[name]["stanced"] < GOAL]
-    print(f"\ngoal: recall >= {GOAL:.0%} per target (sentence alone) -- {'met' if not low else 'NOT met for ' + ', '.join(low)}")
-    if args.windows is not None:
-        windows = [tuple(int(x) for x in w.split(":")) for w in (args.windows or ["0:0", "1:0", "1:1", "2:1", "3:2", "5:5"])]
-        print("\n" + window_table(examples, targets, windows))
-    if args.show_missed:
-        for name in targets:
-            missed = stats.get(name, {}).get("missed", [])
-            if missed:
-                print(f"\n## {name}: {len(missed)} stanced rows without an alias")
-                for label, origin, text, by_context in missed[: args.show_missed]:
-                    note = " (kept with prev. sentence)" if by_context else ""
-                    print(f"- [{label}] {origin}{note}: {text}")
-    return 0 if not low else 1
+    print(table(examples, targets, windows, shipped))
+    stats = measure(examples, targets, *shipped)
+    if "all" not in stats:
+        print("\nno rows with article positions: nothing is gated")
+        return 0
+    met = recall(stats["all"]) >= GOAL
+    print(
+        f"\nwindow {shipped[0]}:{shipped[1]}: recall {100 * recall(stats['all']):.2f}% of {stats['all']['stanced']} stanced pairs, "
+        f"{100 * stats['all']['skipped'] / stats['all']['rows']:.1f}% of pairs skipped; goal recall >= {GOAL:.0%}: {'met' if met else 'NOT met'}"
+    )
+    for name in targets:
+        missed = stats.get(name, {}).get("missed", [])
+        if args.show_missed and missed:
+            print(f"\n## {name}: {len(missed)} stanced rows without an alias in the window")
+            for ex in missed[: args.show_missed]:
+                print(f"- [{ex.label}] {ex.origin}: {ex.text}")
+    return 0 if met else 1
 
 
 if __name__ == "__main__":

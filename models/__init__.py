@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from models.modeling import DEFAULT_MODEL_DIR, STANCE_LABELS, VOICE_LABELS, StanceModel, StanceSettings
 from models.predictions import ArticleAnalysis, SentencePrediction, TargetStance, Voice
-from models.sentences import Sentence, sentence_hash, split_sentences
+from models.sentences import Sentence, context_windows, sentence_hash, split_sentences
 from models.targets import Target, TargetSet, default_targets
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "TargetSet",
     "TargetStance",
     "Voice",
+    "context_windows",
     "default_targets",
     "sentence_hash",
     "split_sentences",

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
+from scipy.special import softmax
 from torch import nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedTokenizerBase
 
@@ -27,7 +28,7 @@ from models.predictions import (
     Voice,
     summarize_article,
 )
-from models.sentences import split_sentences
+from models.sentences import context_windows, split_sentences
 from models.targets import Target, TargetSet, default_targets
 
 STANCE_LABELS = ("favor", "against", "neutral", "none")
@@ -36,6 +37,7 @@ WEIGHTS_NAME = "model.safetensors"
 DEFAULT_MODEL_DIR = Path(__file__).with_name("default")
 TARGETS_NAME = "targets.json"
 LORA_MODULES = ("query", "key", "value", "dense")
+RUNTIMES = ("torch", "onnx")
 
 
 @dataclass
@@ -47,7 +49,10 @@ class StanceSettings:
     lora: dict | None = None  # {"r": .., "alpha": .., "dropout": ..} when trained as an adapter
     stance_temperature: float = 1.0
     voice_temperature: float = 1.0
+    # The alias gate of ``analyze``: a pair whose target has no alias within ``gate_window``
+    # (sentences before, after) is not scored and gets ``gate_prior``; see benchmarks/gate_recall.py.
     gate: bool = True
+    gate_window: list[int] = field(default_factory=lambda: [3, 2])
     gate_prior: dict[str, float] = field(default_factory=lambda: {"none": 1.0})
     model_name: str = "stance-model"
     model_version: str = "0"
@@ -55,6 +60,17 @@ class StanceSettings:
     @property
     def encoder_source(self) -> EncoderSource:
         return EncoderSource.from_dict(self.encoder)
+
+
+class RuntimeOnlyEncoder(nn.Module):
+    """Stands in for the encoder of a model that scores through ``runtime``: its config, no weights."""
+
+    def __init__(self, config) -> None:
+        super().__init__()
+        self.config = config
+
+    def forward(self, **_):
+        raise RuntimeError("this model scores through its runtime (ONNX); load it with runtime='torch' to run the torch encoder")
 
 
 class StanceModel(nn.Module):
@@ -82,8 +98,9 @@ class StanceModel(nn.Module):
         self.dropout = nn.Dropout(0.1)
         self.stance_head = nn.Linear(hidden, len(STANCE_LABELS))
         self.voice_head = nn.Linear(hidden, len(VOICE_LABELS))
-        # An alternative inference engine (e.g. ONNX Runtime): batch of tensors -> (stance, voice) logits.
+        # An alternative inference engine (e.g. ONNX Runtime): batch of arrays -> (stance, voice) logits.
         self.runtime: Callable[[dict], tuple] | None = None
+        self._saved_weights: dict[str, torch.Tensor] | None = None  # set when loaded merged or without encoder weights
 
     # ---- construction -------------------------------------------------------------
 
@@ -116,8 +133,14 @@ class StanceModel(nn.Module):
         return cls(backbone, tokenizer, targets=targets or default_targets(), settings=settings)
 
     @classmethod
-    def from_pretrained(cls, directory: str | os.PathLike | None = None) -> StanceModel:
-        """Load a saved model; with no folder, the default model shipped in ``models/default``."""
+    def from_pretrained(cls, directory: str | os.PathLike | None = None, *, runtime: str = "torch") -> StanceModel:
+        """Load a saved model; with no folder, the default model shipped in ``models/default``.
+
+        ``runtime="onnx"`` scores through int8 ONNX Runtime (the ``fast`` extra), exported once
+        into ``<directory>/onnx/``; the torch encoder weights are then never kept in memory.
+        """
+        if runtime not in RUNTIMES:
+            raise ValueError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
         if directory is None:
             if not (DEFAULT_MODEL_DIR / "config.json").is_file():
                 raise FileNotFoundError(
@@ -135,32 +158,50 @@ class StanceModel(nn.Module):
         settings = StanceSettings(**raw["stance"])
         targets = TargetSet.load(directory / TARGETS_NAME)
         weights = load_file(str(directory / WEIGHTS_NAME))
+        if runtime == "onnx":
+            from models.onnx_runtime import use_onnx
+
+            skeleton = cls._load(directory, settings, targets, weights, encoder_weights=False)
+            if use_onnx(skeleton, model_dir=directory, export=False) is not None:
+                return skeleton
+        model = cls._load(directory, settings, targets, weights, encoder_weights=True)
+        if runtime == "onnx":
+            use_onnx(model, model_dir=directory)
+            model.encoder = RuntimeOnlyEncoder(model.encoder.config)  # the runtime scores from now on
+        return model
+
+    @classmethod
+    def _load(cls, directory: Path, settings: StanceSettings, targets: TargetSet, weights: dict, *, encoder_weights: bool) -> StanceModel:
+        """The model from its folder's weights; LoRA adapters are merged into the encoder.
+        Without ``encoder_weights`` the encoder is a weightless stand-in, for a model whose
+        ``runtime`` does the scoring (and transformers' modeling code, 100 MB, is never imported)."""
+        source = Path(settings.encoder_source.resolve()) if settings.lora else directory
         with _quiet_loading():
-            if settings.lora:
-                base = settings.encoder_source.resolve()
-                backbone = _with_lora(AutoModel.from_pretrained(base, **_pooling_kwargs(base)), settings.lora)
-                tokenizer = AutoTokenizer.from_pretrained(base)
+            tokenizer = AutoTokenizer.from_pretrained(source)
+            kwargs = _pooling_kwargs(str(source))
+            if not encoder_weights:
+                backbone = RuntimeOnlyEncoder(AutoConfig.from_pretrained(source))
+            elif settings.lora:
+                backbone = AutoModel.from_pretrained(source, **kwargs)
             else:
-                encoder_config = AutoConfig.from_pretrained(directory)
-                backbone = AutoModel.from_config(encoder_config, **_pooling_kwargs(str(directory)))
-                tokenizer = AutoTokenizer.from_pretrained(directory)
+                backbone = AutoModel.from_config(AutoConfig.from_pretrained(source), **kwargs)
         model = cls(backbone, tokenizer, targets=targets, settings=settings)
-        missing, unexpected = model.load_state_dict(weights, strict=False)
-        missing = [name for name in missing if not (settings.lora and "lora_" not in name and name.startswith("encoder."))]
-        if missing or unexpected:
+        adapters = {k: v for k, v in weights.items() if ".lora_" in k}
+        own = {k: v for k, v in weights.items() if k not in adapters and (encoder_weights or not k.startswith("encoder."))}
+        missing, unexpected = model.load_state_dict(own, strict=False)
+        expected_missing = settings.lora or not encoder_weights
+        missing = [name for name in missing if not (expected_missing and name.startswith("encoder."))]
+        if missing or unexpected or (settings.lora and not adapters):
             raise ValueError(f"{directory / WEIGHTS_NAME} does not match the model: missing {missing[:5]}, unexpected {unexpected[:5]}")
-        model.merge_adapters()
+        if settings.lora or not encoder_weights:
+            model._saved_weights = weights  # what save_pretrained writes back: the encoder here is merged or empty
+        if settings.lora and encoder_weights:
+            _merge_lora(model.encoder, adapters, settings.lora)
         return model.eval()
 
-    def merge_adapters(self) -> None:
-        """Fold LoRA weights into the encoder for inference; training state stays saveable."""
-        if hasattr(self.encoder, "merge_and_unload"):
-            self._adapter_state = self._weights_to_save()
-            self.encoder = self.encoder.merge_and_unload()
-
     def _weights_to_save(self) -> dict[str, torch.Tensor]:
-        if getattr(self, "_adapter_state", None) is not None:
-            return self._adapter_state
+        if self._saved_weights is not None:
+            return self._saved_weights
         state = self.state_dict()
         if self.settings.lora:
             state = {k: v for k, v in state.items() if not k.startswith("encoder.") or "lora_" in k}
@@ -233,25 +274,34 @@ class StanceModel(nn.Module):
         with torch.inference_mode():
             for begin in range(0, len(order), batch_size):
                 rows = order[begin : begin + batch_size]
-                batch = self.encode_pairs([texts[i] for i in rows], [queries[i] for i in rows])
+                texts_batch, queries_batch = [texts[i] for i in rows], [queries[i] for i in rows]
                 if self.runtime is not None:
-                    stance_logits, voice_logits = self.runtime(batch)
+                    stance_logits, voice_logits = self.runtime(self.encode_pairs(texts_batch, queries_batch, return_tensors="np"))
                 else:
-                    stance_logits, voice_logits = self(**batch.to(self.stance_head.weight.device))
-                stance[rows] = torch.softmax(torch.as_tensor(stance_logits).float().cpu() / self.settings.stance_temperature, -1).numpy()
-                voice[rows] = torch.softmax(torch.as_tensor(voice_logits).float().cpu() / self.settings.voice_temperature, -1).numpy()
+                    batch = self.encode_pairs(texts_batch, queries_batch).to(self.stance_head.weight.device)
+                    stance_logits, voice_logits = (logits.float().cpu().numpy() for logits in self(**batch))
+                stance[rows] = softmax(stance_logits / self.settings.stance_temperature, axis=-1)
+                voice[rows] = softmax(voice_logits / self.settings.voice_temperature, axis=-1)
         self.train(was_training)
         return stance, voice
+
+    def gate_contexts(self, sentences: Sequence[str]) -> list[str]:
+        """What the alias gate reads for each sentence of one article (``settings.gate_window``)."""
+        before, after = self.settings.gate_window
+        return context_windows(sentences, before=before, after=after)
 
     def predict(
         self,
         inputs: str | Sequence[str],
         *,
         targets: Iterable[str] | None = None,
-        gate: bool | None = None,
+        gate: bool = False,
         batch_size: int = 64,
     ) -> SentencePrediction | list[SentencePrediction]:
-        """Score each input as one sentence for the given targets (all by default)."""
+        """Score each input as one sentence for the given targets (all by default).
+
+        Inputs have no article around them, so every pair is scored; ``gate=True`` gates on
+        the sentence alone, which is faster but drops about a tenth of the stanced pairs."""
         single = isinstance(inputs, str)
         texts = [inputs] if single else list(inputs)
         predictions = self._predict_sentences(texts, texts, targets=targets, gate=gate, batch_size=batch_size)
@@ -259,17 +309,31 @@ class StanceModel(nn.Module):
 
     def analyze(self, text: str, *, targets: Iterable[str] | None = None, gate: bool | None = None, batch_size: int = 64) -> ArticleAnalysis:
         """Split an article into sentences, score them, and summarise the article per target."""
-        sentences = split_sentences(text)
-        contexts = [" ".join(s.text for s in sentences[max(0, i - 1) : i + 1]) for i in range(len(sentences))]
-        chosen = self.targets.select(targets)
-        predictions = self._predict_sentences([s.text for s in sentences], contexts, targets=[t.name for t in chosen], gate=gate, batch_size=batch_size)
-        return summarize_article(sentences, predictions, [t.name for t in chosen])
+        return self.analyze_many([text], targets=targets, gate=gate, batch_size=batch_size)[0]
+
+    def analyze_many(
+        self, texts: Sequence[str], *, targets: Iterable[str] | None = None, gate: bool | None = None, batch_size: int = 64
+    ) -> list[ArticleAnalysis]:
+        """``analyze`` for many articles in one pass, so short articles share full batches.
+
+        ``gate`` (default: ``settings.gate``) skips pairs whose target has no alias in the
+        sentence's window of its article."""
+        chosen = [t.name for t in self.targets.select(targets)]
+        gate = self.settings.gate if gate is None else gate
+        articles = [split_sentences(text) for text in texts]
+        sentences = [s.text for article in articles for s in article]
+        contexts = [context for article in articles for context in self.gate_contexts([s.text for s in article])]
+        predictions = self._predict_sentences(sentences, contexts, targets=chosen, gate=gate, batch_size=batch_size)
+        analyses, begin = [], 0
+        for article in articles:
+            analyses.append(summarize_article(article, predictions[begin : begin + len(article)], chosen))
+            begin += len(article)
+        return analyses
 
     def _predict_sentences(
-        self, texts: list[str], contexts: list[str], *, targets: Iterable[str] | None, gate: bool | None, batch_size: int
+        self, texts: list[str], contexts: list[str], *, targets: Iterable[str] | None, gate: bool, batch_size: int
     ) -> list[SentencePrediction]:
         chosen = self.targets.select(targets)
-        gate = self.settings.gate if gate is None else gate
         pairs = [
             (i, target)
             for i in range(len(texts))
@@ -353,6 +417,20 @@ def _with_lora(backbone: nn.Module, lora: dict) -> nn.Module:
         target_modules=[m for m in LORA_MODULES if m in present] or "all-linear",
     )
     return get_peft_model(backbone, config)
+
+
+def _merge_lora(encoder: nn.Module, adapters: dict[str, torch.Tensor], lora: dict) -> None:
+    """Fold saved LoRA pairs into their Linear layers, W += (alpha / r) B A, as peft's
+    ``merge_and_unload`` does; done here so that inference never imports peft (130 MB)."""
+    scale = lora["alpha"] / lora["r"]
+    with torch.no_grad():
+        for key, down in adapters.items():
+            if ".lora_A." not in key:
+                continue
+            up = adapters[key.replace(".lora_A.", ".lora_B.")]
+            path = key.removeprefix("encoder.").removeprefix("base_model.model.").split(".lora_A.")[0]
+            layer = encoder.get_submodule(path)
+            layer.weight += scale * (up.to(layer.weight.dtype) @ down.to(layer.weight.dtype))
 
 
 def _replace_dir(staging: Path, directory: Path) -> None:

@@ -342,12 +342,18 @@ def use_onnx(
     cache_dir: str | os.PathLike | None = None,
     quantize: bool = True,
     threads: int | None = None,
-) -> OnnxRuntime:
-    """Export ``model`` once (to its folder's ``onnx/`` or a user cache) and make it score
-    through ONNX Runtime by setting ``model.runtime``; returns the runtime."""
+    export: bool = True,
+) -> OnnxRuntime | None:
+    """Make ``model`` score through ONNX Runtime by setting ``model.runtime``; returns the runtime.
+
+    The graph is exported once, to the model folder's ``onnx/`` or a user cache. With
+    ``export=False`` only a current export is used: None (and no runtime) when there is none.
+    """
     _require_onnx()
     path, fingerprint = find_onnx(model, model_dir=model_dir, cache_dir=cache_dir, quantize=quantize)
     if not _fresh(path, fingerprint):
+        if not export:
+            return None
         export_onnx(model, path, quantize=quantize)
         _record(path, fingerprint)
     runtime = OnnxRuntime(path, threads=threads)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -66,3 +67,12 @@ def normalize_sentence(text: str) -> str:
 def sentence_hash(text: str) -> str:
     """A short, stable fingerprint of a sentence, used to point labels at source text."""
     return hashlib.sha1(normalize_sentence(text).encode("utf-8")).hexdigest()[:16]
+
+
+def context_windows(texts: Sequence[str], *, before: int, after: int) -> list[str]:
+    """Each sentence joined with up to ``before`` sentences before it and ``after`` after it.
+
+    This is what the alias gate reads: a target named once is then referred to by "it",
+    "they", "the alliance" for a few sentences. Empty entries (unknown sentences) are skipped.
+    """
+    return [" ".join(t for t in texts[max(0, i - before) : i + after + 1] if t) for i in range(len(texts))]

@@ -21,7 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from service.batching import Batcher
 from service.docs import install_docs
 from service.errors import BadRequest, NotReady, Unauthorized, install_error_handlers
-from service.loading import LoadedModel, ModelLoader, default_loader, load_model
+from service.loading import LoadedModel, ModelLoader, load_model, model_loader
 from service.metrics import ServiceMetrics
 from service.middleware import BodyLimitMiddleware, MetricsMiddleware
 from service.schemas import (
@@ -119,7 +119,7 @@ def create_app(settings: ServiceSettings | None = None, *, loader: ModelLoader |
     model folder into a model; tests pass wrappers, the default is ``StanceModel.from_pretrained``."""
     settings = settings or ServiceSettings.from_env()
     metrics = ServiceMetrics()
-    state = ServiceState(settings, loader=loader or default_loader, metrics=metrics)
+    state = ServiceState(settings, loader=loader or model_loader(settings.model_runtime), metrics=metrics)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -311,7 +311,14 @@ def serve(*, model_dir: str | None = None, host: str = "127.0.0.1", port: int = 
         server.should_exit = True
 
     app.state.service.on_load_failure = stop_on_failure
-    log.info("serving %s on http://%s:%d (torch threads: %d)", settings.model_dir or "the default model", host, port, settings.threads)
+    log.info(
+        "serving %s on http://%s:%d (%s runtime, torch threads: %d)",
+        settings.model_dir or "the default model",
+        host,
+        port,
+        settings.model_runtime,
+        settings.threads,
+    )
     server.run()
     if failures:
         raise RuntimeError(f"the model could not be loaded: {failures[0]}")

@@ -46,18 +46,25 @@ class LoadedModel:
             "encoder": dict(settings.encoder),
             "adapter": dict(settings.lora) if settings.lora else None,
             "max_length": settings.max_length,
+            "runtime": "onnx" if getattr(self.model, "runtime", None) is not None else "torch",
+            "gate": {"on": bool(settings.gate), "window": list(settings.gate_window)},
             "card": self.card_title,
             "loaded_at": self.loaded_at,
         }
 
 
-def default_loader(directory: Path) -> Any:
-    from models import StanceModel
+def model_loader(runtime: str = "torch") -> ModelLoader:
+    """``StanceModel.from_pretrained`` with a runtime (``torch`` or ``onnx``)."""
 
-    return StanceModel.from_pretrained(directory)
+    def load(directory: Path) -> Any:
+        from models import StanceModel
+
+        return StanceModel.from_pretrained(directory, runtime=runtime)
+
+    return load
 
 
-def load_model(model_dir: str | Path | None, *, loader: ModelLoader = default_loader) -> LoadedModel:
+def load_model(model_dir: str | Path | None, *, loader: ModelLoader) -> LoadedModel:
     """Load a model folder fully (weights, targets, card metrics); raises on any problem."""
     directory = resolve_model_dir(model_dir)
     started = time.perf_counter()

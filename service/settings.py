@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 ENV_PREFIX = "STANCE_"
+RUNTIMES = ("auto", "torch", "onnx")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,6 +34,7 @@ class ServiceSettings:
     retry_after_s: int = 1  # the Retry-After header of a 429
     admin_token: str | None = None  # enables POST /admin/reload
     torch_threads: int = 0  # 0: the cores this process may use
+    runtime: str = "auto"  # torch, onnx (int8 ONNX Runtime, the `fast` extra), or auto: onnx when installed
 
     def __post_init__(self) -> None:
         for name in ("max_inputs", "max_input_chars", "max_article_chars", "max_targets", "max_body_bytes", "queue_size", "max_batch"):
@@ -40,6 +42,8 @@ class ServiceSettings:
                 raise ValueError(f"{ENV_PREFIX}{name.upper()} must be at least 1, not {getattr(self, name)}")
         if self.batch_wait_ms < 0 or self.retry_after_s < 0 or self.torch_threads < 0:
             raise ValueError("STANCE_BATCH_WAIT_MS, STANCE_RETRY_AFTER_S and STANCE_TORCH_THREADS must not be negative")
+        if self.runtime not in RUNTIMES:
+            raise ValueError(f"STANCE_RUNTIME must be one of {', '.join(RUNTIMES)}, not {self.runtime!r}")
         if self.admin_token is not None and not self.admin_token.strip():
             object.__setattr__(self, "admin_token", None)
 
@@ -62,10 +66,19 @@ class ServiceSettings:
     def threads(self) -> int:
         return self.torch_threads or available_cores()
 
+    @property
+    def model_runtime(self) -> str:
+        """The runtime models are loaded with: ``auto`` is ``onnx`` when onnxruntime is installed."""
+        if self.runtime != "auto":
+            return self.runtime
+        import importlib.util
+
+        return "onnx" if all(importlib.util.find_spec(name) for name in ("onnx", "onnxruntime")) else "torch"
+
     def limits(self) -> dict[str, Any]:
         """The limits a client should know about, as shown by ``GET /v1/info``."""
         data = asdict(self)
-        for private in ("model_dir", "admin_token", "torch_threads"):
+        for private in ("model_dir", "admin_token", "torch_threads", "runtime"):
             data.pop(private)
         return data
 

@@ -10,6 +10,8 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
+ARTICLES_PER_PASS = 32  # `predict --split` scores this many articles per model pass: full batches, bounded memory
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
@@ -63,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--output", required=True, help=".jsonl to write")
     predict.add_argument("--targets", help="comma-separated targets (default: all)")
     predict.add_argument("--split", action="store_true", help="treat each text as an article: one output row per sentence")
-    predict.add_argument("--no-gate", action="store_true")
+    predict.add_argument("--no-gate", action="store_true", help="with --split: score every pair, even with no alias of the target near the sentence")
     predict.add_argument("--batch-size", type=int, default=64)
     predict.add_argument("--runtime", choices=["torch", "onnx"], default="torch", help="onnx: int8 ONNX Runtime, exported once to <model>/onnx/")
     predict.set_defaults(run=_predict)
@@ -72,6 +74,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--model", help="model folder (default: the shipped default model)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--runtime", choices=["auto", "torch", "onnx"], help="auto (default, env STANCE_RUNTIME): int8 ONNX Runtime when installed, else torch"
+    )
     serve.set_defaults(run=_serve)
     return parser
 
@@ -81,14 +86,9 @@ def _targets(value: str | None) -> list[str] | None:
 
 
 def _load_model(path: str | None, runtime: str = "torch"):
-    from models import DEFAULT_MODEL_DIR, StanceModel
+    from models import StanceModel
 
-    model = StanceModel.from_pretrained(path)
-    if runtime == "onnx":
-        from models.onnx_runtime import use_onnx
-
-        use_onnx(model, model_dir=path or DEFAULT_MODEL_DIR)
-    return model
+    return StanceModel.from_pretrained(path, runtime=runtime)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -169,14 +169,20 @@ def _predict(args: argparse.Namespace) -> int:
     model = _load_model(args.model, args.runtime)
     targets = _targets(args.targets)
     model.targets.select(targets)
-    gate = False if args.no_gate else None
+    gate = False if args.no_gate else None  # lone rows (no --split) are never gated
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=output.parent, prefix=f".{output.name}.", delete=False) as handle:
         try:
             if args.split:
-                for row in rows:
-                    analysis = model.analyze(row["text"], targets=targets, gate=gate, batch_size=args.batch_size)
+                analyses = (
+                    analysis
+                    for begin in range(0, len(rows), ARTICLES_PER_PASS)
+                    for analysis in model.analyze_many(
+                        [row["text"] for row in rows[begin : begin + ARTICLES_PER_PASS]], targets=targets, gate=gate, batch_size=args.batch_size
+                    )
+                )
+                for row, analysis in zip(rows, analyses, strict=True):
                     for sentence in analysis.sentences:
                         out = {k: v for k, v in row.items() if k != "text"}
                         out.update(sentence_index=sentence.index, start=sentence.start, end=sentence.end, text=sentence.text)
@@ -203,8 +209,9 @@ def _scores(stance: dict, voice) -> dict:
 
 def _serve(args: argparse.Namespace) -> int:
     from service.app import serve
+    from service.settings import ServiceSettings
 
-    serve(model_dir=args.model, host=args.host, port=args.port)
+    serve(model_dir=args.model, host=args.host, port=args.port, settings=ServiceSettings.from_env(runtime=args.runtime))
     return 0
 
 

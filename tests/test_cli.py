@@ -165,18 +165,34 @@ def test_predict_limits_targets(tmp_path, tiny_model_dir):
         assert_contract(row, ["nato", "eu"])
 
 
-def test_predict_no_gate_scores_every_pair(tmp_path, tiny_model_dir, model):
+GATED_ARTICLE = "NATO ministers met.\nThey talked.\nThey ate.\nThey slept.\nThey left.\nRain fell.\n"
+
+
+def test_predict_split_gates_on_the_article_window_unless_no_gate(tmp_path, tiny_model_dir, model):
+    source = write_jsonl(tmp_path / "articles.jsonl", [{"id": "d", "text": GATED_ARTICLE}])
+    output = tmp_path / "scored.jsonl"
+    assert main(["predict", "--model", str(tiny_model_dir), "--input", str(source), "--output", str(output), "--split"]) == 0
+    rows = read_jsonl(output)
+    # NATO is named in sentence 0; the window reads 3 sentences back, so sentences 4 and 5 get the prior
+    assert [row["stance"]["nato"]["scores"]["none"] == 1.0 for row in rows] == [False] * 4 + [True] * 2
+    assert all(row["stance"]["russia"]["scores"]["none"] == 1.0 for row in rows)
+    assert main(["predict", "--model", str(tiny_model_dir), "--input", str(source), "--output", str(output), "--split", "--no-gate"]) == 0
+    ungated = model.analyze(GATED_ARTICLE, gate=False)
+    for row, sentence in zip(read_jsonl(output), ungated.sentences, strict=True):
+        for target in row["stance"]:
+            assert row["stance"][target]["scores"] == pytest.approx(sentence.stance[target].scores, abs=1e-6)
+
+
+def test_predict_rows_are_not_gated(tmp_path, tiny_model_dir, model):
+    """A lone sentence has no article around it: every pair is scored."""
     source = write_jsonl(tmp_path / "rows.jsonl", [INPUT[1]])
     output = tmp_path / "scored.jsonl"
-    assert main(["predict", "--model", str(tiny_model_dir), "--input", str(source), "--output", str(output), "--no-gate"]) == 0
+    assert main(["predict", "--model", str(tiny_model_dir), "--input", str(source), "--output", str(output)]) == 0
     (row,) = read_jsonl(output)
     ungated = model.predict(INPUT[1]["text"], gate=False)
     for target in row["stance"]:
         assert row["stance"][target]["scores"] == pytest.approx(ungated.stance[target].scores, abs=1e-6)
-    # with the gate, a sentence without any alias gets the gate's prior
-    assert main(["predict", "--model", str(tiny_model_dir), "--input", str(source), "--output", str(output)]) == 0
-    (row,) = read_jsonl(output)
-    assert {t: r["scores"]["none"] for t, r in row["stance"].items()} == {"russia": 1.0, "west": 1.0, "eu": 1.0, "nato": 1.0}
+        assert row["stance"][target]["scores"]["none"] < 1.0
 
 
 def test_predict_split_writes_one_row_per_sentence(tmp_path, tiny_model_dir, model):

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from models import STANCE_LABELS, VOICE_LABELS, TargetSet, sentence_hash, split_sentences
+from models import STANCE_LABELS, VOICE_LABELS, TargetSet, context_windows, sentence_hash, split_sentences
 
 MAX_ERRORS_SHOWN = 20
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -56,6 +56,22 @@ class StanceExample:
     def group(self) -> str:
         """What a split must keep together: the article, else the sentence."""
         return self.article_id or self.text
+
+
+def article_contexts(examples: Sequence[StanceExample], *, before: int, after: int) -> list[str | None]:
+    """Per example, its sentence with up to ``before`` / ``after`` neighbours of its article
+    (as far as they are among ``examples``), i.e. what ``StanceModel.analyze`` gates on;
+    ``None`` for an example without an article position."""
+    articles: dict[str, dict[int, str]] = {}
+    for ex in examples:
+        if ex.article_id is not None and ex.sentence_id is not None:
+            articles.setdefault(ex.article_id, {})[ex.sentence_id] = ex.text
+    windows: dict[tuple[str, int], str] = {}
+    for article_id, sentences in articles.items():
+        positions = range(max(sentences) + 1)
+        texts = context_windows([sentences.get(i, "") for i in positions], before=before, after=after)
+        windows.update(((article_id, i), texts[i]) for i in sentences)
+    return [windows.get((ex.article_id, ex.sentence_id)) if ex.article_id is not None else None for ex in examples]
 
 
 def shared_dir() -> Path:

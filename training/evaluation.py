@@ -11,7 +11,7 @@ import numpy as np
 from sklearn.metrics import classification_report, confusion_matrix, f1_score
 
 from models import STANCE_LABELS, VOICE_LABELS, StanceModel
-from training.data import StanceExample
+from training.data import StanceExample, article_contexts
 
 STANCED = ["favor", "against"]
 
@@ -60,6 +60,17 @@ def label_metrics(gold: Sequence[str], predicted: Sequence[str]) -> dict:
     }
 
 
+def gated(examples: Sequence[StanceExample], model: StanceModel) -> list[bool]:
+    """Which examples the alias gate of ``analyze`` leaves to the prior: those whose target has
+    no alias in their article window. Examples with their own query or without an article
+    position are always scored, as ``predict`` scores a lone sentence."""
+    contexts = article_contexts(examples, before=model.settings.gate_window[0], after=model.settings.gate_window[1])
+    return [
+        context is not None and not ex.query and not model.targets[ex.target].mentioned_in(context)
+        for ex, context in zip(examples, contexts, strict=True)
+    ]
+
+
 class StanceEvaluator:
     """Scores a model on labelled examples; the primary metric is overall F_avg."""
 
@@ -77,7 +88,8 @@ class StanceEvaluator:
         stance = np.zeros((len(self.examples), len(STANCE_LABELS)), dtype=np.float32)
         voice = np.zeros((len(self.examples), len(VOICE_LABELS)), dtype=np.float32)
         gate = model.settings.gate if self.gate is None else self.gate
-        scored = [i for i, ex in enumerate(self.examples) if not gate or ex.query or model.targets[ex.target].mentioned_in(ex.text)]
+        skipped = gated(self.examples, model) if gate else [False] * len(self.examples)
+        scored = [i for i, skip in enumerate(skipped) if not skip]
         prior = np.array([model.settings.gate_prior.get(label, 0.0) for label in STANCE_LABELS], dtype=np.float32)
         stance[:] = prior / prior.sum()
         voice[:] = [1.0, 0.0]

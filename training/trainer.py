@@ -22,7 +22,7 @@ from models import STANCE_LABELS, VOICE_LABELS, StanceModel, TargetSet, default_
 from training.arguments import TrainingArguments
 from training.card import model_card
 from training.data import StanceExample
-from training.evaluation import StanceEvaluator
+from training.evaluation import StanceEvaluator, gated
 
 BATCHES_PER_LENGTH_GROUP = 50
 
@@ -174,10 +174,10 @@ class Trainer:
         if voiced:
             voice_gold = torch.tensor([VOICE_LABELS.index(evaluator.examples[i].voice) for i in voiced])
             model.settings.voice_temperature = _fit_temperature(voice_logits[voiced], voice_gold)
-        gated = Counter(ex.label for ex in evaluator.examples if not ex.query and not model.targets[ex.target].mentioned_in(ex.text))
-        if gated:
-            total = sum(gated.values()) + len(STANCE_LABELS)
-            model.settings.gate_prior = {label: (gated[label] + 1) / total for label in STANCE_LABELS}
+        skipped = Counter(ex.label for ex, skip in zip(evaluator.examples, gated(evaluator.examples, model), strict=True) if skip)
+        if skipped:
+            total = sum(skipped.values()) + len(STANCE_LABELS)
+            model.settings.gate_prior = {label: (skipped[label] + 1) / total for label in STANCE_LABELS}
 
     def save(self, result: TrainResult, output_dir: str | Path, *, data_counts: dict | None = None) -> Path:
         config = {

@@ -346,8 +346,9 @@ def test_gate_skips_targets_without_an_alias(full_model):
 
 def test_gate_scores_only_the_targets_that_are_mentioned(model):
     text = "NATO's secretary general welcomed Finland as the newest member."
-    gated = model.predict(text)
-    ungated = model.predict(text, gate=False)
+    gated = model.predict(text, gate=True)
+    ungated = model.predict(text)
+    assert all(s.scored for s in ungated.stance.values()), "predict does not gate unless asked"
     assert gated.stance["nato"].scored is True
     assert gated.stance["nato"].scores == pytest.approx(ungated.stance["nato"].scores, abs=1e-6)
     assert gated.stance["russia"].scored is False
@@ -355,14 +356,15 @@ def test_gate_scores_only_the_targets_that_are_mentioned(model):
     assert gated.stance["russia"].scores == {"favor": 0.0, "against": 0.0, "neutral": 0.0, "none": 1.0}
 
 
-def test_settings_gate_is_the_default(full_model):
+def test_settings_gate_is_the_default_of_analyze(full_model):
     text = "The weather in Belgrade was mild on Monday."
     full_model.settings.gate = False
     try:
-        assert all(s.scored for s in full_model.predict(text).stance.values())
+        assert all(s.scored for s in full_model.analyze(text).sentences[0].stance.values())
     finally:
         full_model.settings.gate = True
-    assert not any(s.scored for s in full_model.predict(text).stance.values())
+    assert not any(s.scored for s in full_model.analyze(text).sentences[0].stance.values())
+    assert all(s.scored for s in full_model.predict(text).stance.values())
 
 
 # ---- analyze ----------------------------------------------------------------------
@@ -411,9 +413,35 @@ def test_analyze_scores_each_sentence_alone(model):
             assert result.scores == pytest.approx(alone.stance[target].scores, abs=1e-5)
 
 
-def test_analyze_gates_with_the_previous_sentence_as_context(model):
-    analysis = model.analyze("NATO ministers met in Brussels. The ministers said no.\nThe weather was mild.")
-    assert [s.stance["nato"].scored for s in analysis.sentences] == [True, True, False]
+WINDOW_ARTICLE = "The weather was mild.\nIt rained.\nNATO ministers met.\nThey talked.\nThey ate.\nThey slept.\nThey left.\n"
+
+
+def test_analyze_gates_on_a_window_of_the_article(full_model):
+    """Sentence i is scored for NATO when NATO is named within 3 sentences before it or 2 after."""
+    assert full_model.settings.gate_window == [3, 2]
+    analysis = full_model.analyze(WINDOW_ARTICLE)
+    assert [s.stance["nato"].scored for s in analysis.sentences] == [True] * 6 + [False]
+    assert not any(s.stance["russia"].scored for s in analysis.sentences)
+    full_model.settings.gate_window = [0, 0]
+    try:
+        analysis = full_model.analyze(WINDOW_ARTICLE)
+    finally:
+        full_model.settings.gate_window = [3, 2]
+    assert [s.stance["nato"].scored for s in analysis.sentences] == [False, False, True, False, False, False, False]
+
+
+def test_analyze_many_matches_analyze_per_article(model):
+    texts = [ARTICLE, WINDOW_ARTICLE, "", "Rain fell on Brussels."]
+    together = model.analyze_many(texts, batch_size=4)
+    assert len(together) == len(texts)
+    for text, analysis in zip(texts, together, strict=True):
+        alone = model.analyze(text)
+        assert [s.text for s in analysis.sentences] == [s.text for s in alone.sentences]
+        for mine, theirs in zip(analysis.sentences, alone.sentences, strict=True):
+            for target, result in mine.stance.items():
+                assert result.scored == theirs.stance[target].scored
+                assert result.scores == pytest.approx(theirs.stance[target].scores, abs=1e-5)
+        assert {t: s.score for t, s in analysis.summary.items()} == pytest.approx({t: s.score for t, s in alone.summary.items()}, abs=1e-5)
 
 
 def test_analyze_with_limited_targets_and_empty_text(model):

@@ -7,6 +7,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
@@ -14,6 +15,7 @@ pytest.importorskip("onnx")
 from conftest_corpus import CORPUS  # noqa: E402
 
 from models import StanceModel  # noqa: E402
+from models.modeling import WEIGHTS_NAME, RuntimeOnlyEncoder  # noqa: E402
 from models.onnx_runtime import INT8_NAME, OnnxRuntime, export_onnx, onnx_path, use_onnx  # noqa: E402
 
 SENTENCES = CORPUS[:8]  # the tiny tokenizer knows these words
@@ -117,3 +119,29 @@ def test_use_onnx_falls_back_to_a_user_cache(tiny_model_dir, tmp_path, monkeypat
     runtime = use_onnx(model, model_dir=fresh_dir, quantize=False)
     assert runtime.path.is_relative_to(tmp_path / "user-cache")
     assert not (fresh_dir / "onnx").exists()
+
+
+def test_from_pretrained_with_the_onnx_runtime_keeps_no_torch_encoder(tiny_model_dir, pairs, torch_scores, tmp_path):
+    model_dir = shutil.copytree(tiny_model_dir, tmp_path / "model")
+    first = StanceModel.from_pretrained(model_dir, runtime="onnx")  # exports
+    path = onnx_path(model_dir)
+    stamp = path.stat().st_mtime_ns
+    again = StanceModel.from_pretrained(model_dir, runtime="onnx")  # reuses the export, loads no encoder weights
+    assert path.stat().st_mtime_ns == stamp
+    for model in (first, again):
+        assert isinstance(model.encoder, RuntimeOnlyEncoder) and not list(model.encoder.parameters())
+        assert model.runtime is not None and model.runtime.path == path
+        stance, _ = model.score_pairs(*pairs, batch_size=8)
+        assert (stance.argmax(1) == torch_scores[0].argmax(1)).mean() >= 0.9
+    with pytest.raises(RuntimeError, match="runtime"):
+        again(**again.encode_pairs(["NATO met."], ["NATO"]))
+    # saving it writes the weights it was loaded from
+    again.save_pretrained(tmp_path / "saved")
+    assert load_file(str(tmp_path / "saved" / WEIGHTS_NAME)).keys() == load_file(str(model_dir / WEIGHTS_NAME)).keys()
+    reloaded = StanceModel.from_pretrained(tmp_path / "saved")
+    assert np.allclose(reloaded.score_pairs(*pairs, batch_size=8)[0], torch_scores[0], atol=1e-5)
+
+
+def test_an_unknown_runtime_is_refused(tiny_model_dir):
+    with pytest.raises(ValueError, match="runtime"):
+        StanceModel.from_pretrained(tiny_model_dir, runtime="tensorrt")

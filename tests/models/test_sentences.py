@@ -6,7 +6,7 @@ from itertools import pairwise
 
 import pytest
 
-from models import Sentence, sentence_hash, split_sentences
+from models import Sentence, context_windows, sentence_hash, split_sentences
 
 ARTICLE = """Serbia rejects NATO membership bid
 
@@ -156,3 +156,12 @@ def test_sentence_hash_differs_for_different_sentences():
     assert len(set(hashes)) == len(sentences)
     assert sentence_hash("NATO said no.") != sentence_hash("NATO said yes.")
     assert sentence_hash("NATO said no.") != sentence_hash("nato said no.")  # case is part of the text
+
+
+def test_context_windows_join_neighbours_within_the_article():
+    texts = ["a", "b", "c", "d", "e"]
+    assert context_windows(texts, before=1, after=0) == ["a", "a b", "b c", "c d", "d e"]
+    assert context_windows(texts, before=3, after=2) == ["a b c", "a b c d", "a b c d e", "a b c d e", "b c d e"]
+    assert context_windows(texts, before=0, after=0) == texts
+    assert context_windows(["a", "", "c"], before=1, after=1) == ["a", "a c", "c"]
+    assert context_windows([], before=3, after=2) == []

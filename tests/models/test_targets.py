@@ -213,11 +213,11 @@ def test_user_target_from_json_without_code(tmp_path, targets):
 def test_a_model_scores_a_user_target(tmp_path, tiny_encoder):
     loaded = TargetSet.load(with_china(tmp_path / "targets.json"))
     model = StanceModel.from_encoder(str(tiny_encoder), targets=loaded, lora_rank=None, max_length=64)
-    prediction = model.predict("Beijing's envoy met the EU in Brussels.")
+    prediction = model.predict("Beijing's envoy met the EU in Brussels.", gate=True)
     assert list(prediction.stance) == ["russia", "west", "eu", "nato", "china"]
     assert prediction.stance["china"].scored
     assert not prediction.stance["russia"].scored
-    only = model.predict("Beijing's envoy spoke.", targets=["china"])
+    only = model.predict("Beijing's envoy spoke.", targets=["china"], gate=True)
     assert list(only.stance) == ["china"]
     model.save_pretrained(tmp_path / "model")
     reloaded = StanceModel.from_pretrained(tmp_path / "model")

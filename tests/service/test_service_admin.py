@@ -9,7 +9,7 @@ import pytest
 from svc_helpers import GatedModel, running
 
 from models import StanceModel
-from service.loading import default_loader
+from service.loading import model_loader
 
 TOKEN = "test-token-123"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -60,7 +60,7 @@ def test_a_bad_folder_is_400_and_the_old_model_keeps_serving(make_app, tiny_mode
             if source.exists():
                 (folder / name).write_bytes(source.read_bytes())
         (folder / "model.safetensors").write_bytes(b"not weights")
-    app = make_app(admin_token=TOKEN, loader=default_loader)
+    app = make_app(admin_token=TOKEN, loader=model_loader("torch"))
     with running(app) as client:
         before = client.post("/v1/predict", json={"inputs": SENTENCE}).json()
         response = client.post("/admin/reload", json={"model_dir": str(folder)}, headers=AUTH)
@@ -74,7 +74,7 @@ def test_a_bad_folder_is_400_and_the_old_model_keeps_serving(make_app, tiny_mode
 
 
 def test_a_swap_serves_the_new_model_afterwards(make_app, other_model_dir, tiny_model_dir):
-    app = make_app(admin_token=TOKEN, loader=default_loader)
+    app = make_app(admin_token=TOKEN, loader=model_loader("torch"))
     with running(app) as client:
         old = client.post("/v1/predict", json={"inputs": SENTENCE}).json()
         assert old["model"] == {"name": "stance-model", "version": "0"}

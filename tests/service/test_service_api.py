@@ -52,9 +52,8 @@ def test_predict_one_sentence_matches_the_model(client, tiny_model):
         for label in STANCE_LABELS:
             assert result["scores"][label] == pytest.approx(expected.stance[name].scores[label], abs=1e-5)
     assert prediction["voice"]["label"] == expected.voice.label
-    # the gate: "NATO" and "Moscow" are aliases, nothing in the sentence names the EU
-    assert prediction["stance"]["nato"]["scored"] and prediction["stance"]["russia"]["scored"]
-    assert not prediction["stance"]["eu"]["scored"]
+    # a lone sentence has no article window to gate on: every target is scored
+    assert all(result["scored"] for result in prediction["stance"].values())
 
 
 def test_predict_many_with_chosen_targets(client, tiny_model):
@@ -122,12 +121,38 @@ def test_info(client, tiny_model_dir):
     assert info["limits"]["max_inputs"] == 64 and info["limits"]["max_batch"] == 64
     assert "admin_token" not in info["limits"]
     assert info["metrics"] is None  # the tiny model has no training_config.json
+    assert info["model"]["runtime"] == "torch"
+    assert info["model"]["gate"] == {"on": True, "window": [3, 2]}
+
+
+ONNX_ARTICLE = "NATO ministers met in Brussels.\nThe alliance condemned the Kremlin.\nRain fell.\nIt was cold.\nIt was late.\nThey left."
+
+
+def test_the_onnx_runtime_serves_the_same_answers_as_in_process(make_app, tiny_model_dir, tmp_path):
+    pytest.importorskip("onnxruntime")
+    import shutil
+
+    from models import StanceModel
+    from service.loading import model_loader
+
+    model_dir = shutil.copytree(tiny_model_dir, tmp_path / "model")
+    app = make_app(model_dir=model_dir, loader=model_loader("onnx"))
+    with running(app) as client:
+        info = client.get("/v1/info").json()
+        body = client.post("/v1/analyze", json={"text": ONNX_ARTICLE}).json()
+    assert info["model"]["runtime"] == "onnx"
+    expected = StanceModel.from_pretrained(model_dir, runtime="onnx").analyze(ONNX_ARTICLE)  # reuses the export
+    assert [s["text"] for s in body["sentences"]] == [s.text for s in expected.sentences]
+    for got, want in zip(body["sentences"], expected.sentences, strict=True):
+        for name, result in got["stance"].items():
+            assert result["scored"] == want.stance[name].scored
+            assert result["scores"] == pytest.approx(want.stance[name].scores, abs=1e-5)
 
 
 def test_info_shows_dev_metrics_from_the_model_folder(make_app, other_model_dir):
-    from service.loading import default_loader
+    from service.loading import model_loader
 
-    app = make_app(model_dir=other_model_dir, loader=default_loader)
+    app = make_app(model_dir=other_model_dir, loader=model_loader("torch"))
     with running(app) as client:
         info = client.get("/v1/info").json()
     assert info["model"]["version"] == "2"

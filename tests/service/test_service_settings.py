@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,15 @@ def test_defaults_env_then_overrides():
 def test_bad_values_name_the_variable(env, message):
     with pytest.raises(ValueError, match=message):
         ServiceSettings.from_env(env)
+
+
+def test_runtime_choice():
+    assert ServiceSettings.from_env({"STANCE_RUNTIME": "torch"}).model_runtime == "torch"
+    assert ServiceSettings(runtime="onnx").model_runtime == "onnx"
+    onnx_installed = all(importlib.util.find_spec(name) for name in ("onnx", "onnxruntime"))
+    assert ServiceSettings().model_runtime == ("onnx" if onnx_installed else "torch")
+    with pytest.raises(ValueError, match="STANCE_RUNTIME"):
+        ServiceSettings.from_env({"STANCE_RUNTIME": "gpu"})
 
 
 def test_blank_admin_token_turns_reload_off():

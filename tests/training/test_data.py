@@ -10,7 +10,7 @@ import pytest
 from jsonl_rows import write_jsonl
 
 from models import default_targets, sentence_hash, split_sentences
-from training.data import DataError, StanceExample, load_examples, read_records, split_by_article
+from training.data import DataError, StanceExample, article_contexts, load_examples, read_records, split_by_article
 
 TARGETS = default_targets()
 ARTICLE = (
@@ -455,3 +455,15 @@ def test_split_by_article_needs_two_articles_and_a_sane_fraction():
     for fraction in (0.0, 1.0, -0.1, 1.5):
         with pytest.raises(ValueError, match="dev_fraction"):
             split_by_article(make_examples(), dev_fraction=fraction)
+
+
+def test_article_contexts_follow_sentence_positions():
+    rows = [
+        StanceExample(text="NATO met.", target="nato", label="neutral", article_id="a", sentence_id=0),
+        StanceExample(text="They left.", target="nato", label="none", article_id="a", sentence_id=2),  # sentence 1 unlabelled
+        StanceExample(text="They left.", target="eu", label="none", article_id="a", sentence_id=2),
+        StanceExample(text="Rain.", target="nato", label="none", article_id="b", sentence_id=0),
+        StanceExample(text="Lone.", target="nato", label="none"),
+    ]
+    assert article_contexts(rows, before=1, after=0) == ["NATO met.", "They left.", "They left.", "Rain.", None]
+    assert article_contexts(rows, before=2, after=1) == ["NATO met.", "NATO met. They left.", "NATO met. They left.", "Rain.", None]

@@ -10,7 +10,7 @@ import pytest
 
 from models import STANCE_LABELS, StanceModel
 from training.data import StanceExample
-from training.evaluation import StanceEvaluator, expected_calibration_error, f_avg, format_summary, label_metrics, macro_f1
+from training.evaluation import StanceEvaluator, expected_calibration_error, f_avg, format_summary, gated, label_metrics, macro_f1
 
 # ---- F_avg and macro-F1 ---------------------------------------------------------------
 
@@ -292,13 +292,29 @@ def test_evaluator_scores_through_the_model(evaluated):
         assert np.allclose(probs, list(expected.values()), atol=1e-5)
 
 
-def test_evaluator_gates_like_predict(evaluated):
+def test_evaluator_gates_like_analyze(evaluated):
+    """Rows with an article position are gated on the same window as ``analyze`` reads."""
     model, examples, _, _ = evaluated
     stance, voice = StanceEvaluator(examples).predict(model)  # the model's own gate (on)
-    for ex, probs, voice_probs in zip(examples, stance, voice, strict=True):
-        expected = model.predict(ex.text, targets=[ex.target]).stance[ex.target]
-        assert np.allclose(probs, list(expected.scores.values()), atol=1e-5)
-        if not expected.scored:
-            assert probs.tolist() == [0.0, 0.0, 0.0, 1.0]
-            assert voice_probs.tolist() == [1.0, 0.0]
-    assert any(not model.targets[ex.target].mentioned_in(ex.text) for ex in examples), "the data should exercise the gate"
+    skipped = 0
+    for article in ("art-0", "art-1"):
+        rows = [(i, ex) for i, ex in enumerate(examples) if ex.article_id == article]
+        sentences = list(dict.fromkeys(ex.text for _, ex in rows))
+        analysis = model.analyze("\n".join(sentences))
+        for i, ex in rows:
+            expected = analysis.sentences[sentences.index(ex.text)].stance[ex.target]
+            assert np.allclose(stance[i], list(expected.scores.values()), atol=1e-5)
+            if not expected.scored:
+                skipped += 1
+                assert stance[i].tolist() == [0.0, 0.0, 0.0, 1.0]
+                assert voice[i].tolist() == [1.0, 0.0]
+    assert skipped, "the data should exercise the gate"
+
+
+def test_rows_without_an_article_are_scored_like_predict(evaluated):
+    model, examples, _, _ = evaluated
+    lone = [StanceExample(text=ex.text, target=ex.target, label=ex.label) for ex in examples]
+    assert gated(lone, model) == [False] * len(lone)
+    assert any(gated(examples, model))
+
+
