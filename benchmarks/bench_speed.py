@@ -2,8 +2,9 @@
 
 (a) naive: a ``transformers.pipeline("text-classification")`` called once per sentence and
     target over the same encoder weights (batch size 1, no length sorting, no alias gate);
-(b) ours, fp32 torch: ``StanceModel.analyze`` per article (length-sorted batches; the alias
-    gate as the model is configured, or as ``--gate`` forces it);
+(b) ours, fp32 torch: ``StanceModel.analyze_many`` over 32 articles at a time, as
+    ``stance predict --split`` runs (length-sorted batches; the alias gate as the model is
+    configured, or as ``--gate`` forces it);
 (c) ours, int8 ONNX Runtime: the same, with ``models.onnx_runtime.use_onnx``;
 (d) raw bound: only the forward passes for the pairs (b) actually scores, pre-tokenised and
     length-sorted across all articles -- what the model itself costs, without splitting,
@@ -36,7 +37,9 @@ sys.path.insert(0, str(REPO))
 import torch  # noqa: E402
 
 from models import DEFAULT_MODEL_DIR, StanceModel, split_sentences  # noqa: E402
+from models.modeling import SCORING_BATCH_SIZE  # noqa: E402
 from models.onnx_runtime import physical_cores, use_onnx  # noqa: E402
+from stance.cli import ARTICLES_PER_PASS  # noqa: E402
 
 SEED_ARTICLE = REPO / "seeds" / "000_f2f505aecd180d60.txt"
 CORPUS = REPO / "seeds" / "corpus.jsonl"
@@ -129,11 +132,12 @@ def run_naive(model: StanceModel, articles: list[str]) -> tuple[int, int]:
 
 
 def run_ours(model: StanceModel, articles: list[str], batch_size: int, gate: bool | None = None) -> tuple[int, int]:
+    """As ``stance predict --split`` scores a file of articles: ``analyze_many`` per pass."""
     sentences = pairs = 0
-    for article in articles:
-        analysis = model.analyze(article, batch_size=batch_size, gate=gate)
-        sentences += len(analysis.sentences)
-        pairs += sum(s.scored for a in analysis.sentences for s in a.stance.values())
+    for begin in range(0, len(articles), ARTICLES_PER_PASS):
+        for analysis in model.analyze_many(articles[begin : begin + ARTICLES_PER_PASS], batch_size=batch_size, gate=gate):
+            sentences += len(analysis.sentences)
+            pairs += sum(s.scored for a in analysis.sentences for s in a.stance.values())
     return sentences, pairs
 
 
@@ -151,12 +155,12 @@ def scored_pairs(model: StanceModel, articles: list[str], batch_size: int, gate:
     return sentences, texts, queries
 
 
-def pretokenize(model: StanceModel, texts: list[str], queries: list[str], batch_size: int) -> list[dict]:
+def pretokenize(model: StanceModel, texts: list[str], queries: list[str], batch_size: int, return_tensors: str) -> list[dict]:
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]) + len(queries[i]))
     batches = []
     for begin in range(0, len(order), batch_size):
         rows = order[begin : begin + batch_size]
-        batches.append(dict(model.encode_pairs([texts[i] for i in rows], [queries[i] for i in rows])))
+        batches.append(dict(model.encode_pairs([texts[i] for i in rows], [queries[i] for i in rows], return_tensors=return_tensors)))
     return batches
 
 
@@ -173,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", help="model folder (default: models/default if present, else an untrained MiniLM model)")
     parser.add_argument("--threads", type=int, default=physical_cores(), help="torch and ONNX Runtime threads (default: physical cores)")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=SCORING_BATCH_SIZE)
     parser.add_argument("--repeat", type=int, default=3, help="rounds; each round times every way once; the best round is reported")
     parser.add_argument("--naive-articles", type=int, default=0, help="run the naive way on the first N articles only (0: all)")
     parser.add_argument("--onnx-cache", help="folder for the ONNX export (default: a temporary folder, exported afresh)")
@@ -198,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{n_sentences * len(model.targets)} pairs, {len(texts)} after the gate",
         file=sys.stderr,
     )
-    batches = pretokenize(model, texts, queries, args.batch_size)
+    batches = pretokenize(model, texts, queries, args.batch_size, "pt")
+    arrays = pretokenize(model, texts, queries, args.batch_size, "np")  # what ONNX Runtime is fed
     naive_articles = articles[: args.naive_articles] if args.naive_articles else articles
 
     with tempfile.TemporaryDirectory(prefix="stance-bench-onnx-") as scratch:
@@ -229,11 +234,11 @@ def main(argv: list[str] | None = None) -> int:
                 None,
                 "batch 1, no gate",
             )
-        ways["torch"] = ("(b) ours, torch fp32 (analyze)", ours(None), None, "")
-        ways["onnx"] = ("(c) ours, int8 ONNX Runtime (analyze)", ours(runtime), None, "")
+        ways["torch"] = ("(b) ours, torch fp32 (analyze_many)", ours(None), None, "")
+        ways["onnx"] = ("(c) ours, int8 ONNX Runtime (analyze_many)", ours(runtime), None, "")
         raw_counts = (n_sentences, len(texts))
         ways["raw_torch"] = ("(d) raw bound, torch fp32 forward only", lambda: run_raw(lambda b: model(**b), batches), raw_counts, "")
-        ways["raw_onnx"] = ("(d') raw bound, int8 ONNX forward only", lambda: run_raw(runtime, batches), raw_counts, "")
+        ways["raw_onnx"] = ("(d') raw bound, int8 ONNX forward only", lambda: run_raw(runtime, arrays), raw_counts, "")
 
         # warm-up on a little of everything, then rounds that interleave the ways, so that a
         # busy neighbour on the machine slows all of them alike
@@ -242,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         run_ours(model, articles[:2], args.batch_size, gate)
         ours(runtime)()
         run_raw(lambda b: model(**b), batches[:2])
-        run_raw(runtime, batches[:2])
+        run_raw(runtime, arrays[:2])
         times: dict[str, list[float]] = {key: [] for key in ways}
         counts: dict[str, tuple[int, int]] = {}
         for round_no in range(args.repeat):

@@ -4,7 +4,8 @@ Starts ``python -m service`` on 127.0.0.1 as a subprocess, then for 1, 8 and 32
 concurrent clients (each sending a fixed number of requests) measures sentences/s and
 p50/p99 latency of ``/v1/predict`` with single sentences and ``/v1/analyze`` with a
 ~30-sentence article built from the seed article. Compares with the in-process batch
-throughput of the same model, reports the server's peak RSS, prints a markdown table.
+throughput of the same model and runtime (``predict`` of one long list, ``analyze`` of the
+same article), reports the server's peak RSS, prints a markdown table.
 Bounded: fixed request counts, per-request timeouts and an overall deadline; the server
 is always stopped.
 
@@ -90,11 +91,12 @@ def free_port() -> int:
 class Server:
     """``python -m service`` in a subprocess, its output in a log file."""
 
-    def __init__(self, *, model: str | None, port: int, max_batch: int | None, queue_size: int, threads: int) -> None:
+    def __init__(self, *, model: str | None, port: int, max_batch: int | None, queue_size: int, threads: int, runtime: str) -> None:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.log = tempfile.NamedTemporaryFile("w+", prefix="stance-load-", suffix=".log", delete=False)  # noqa: SIM115
         command = [sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", str(port), "--queue-size", str(queue_size)]
+        command += ["--runtime", runtime]
         if model:
             command += ["--model", model]
         if max_batch:
@@ -194,23 +196,29 @@ async def run_level(server: Server, *, endpoint: str, payloads: list[dict], sent
     return Result(endpoint, clients, clients * requests, len(latencies) * sentences_per_request, seconds, latencies, errors)
 
 
-def in_process_throughput(model_dir: str | None, sentences: list[str], count: int, threads: int, repeats: int = 3) -> tuple[float, float]:
-    """Sentences/s of ``model.predict`` on one big list in this process (best of
-    ``repeats``, with the server's thread count), and the seconds it took."""
+def in_process_throughput(
+    model_dir: str, runtime: str, sentences: list[str], count: int, article: str, threads: int, repeats: int = 3
+) -> dict[str, float]:
+    """Sentences/s in this process with the server's runtime and threads (best of ``repeats``):
+    ``model.predict`` on one list of ``count`` sentences, and ``model.analyze`` of the article."""
     import torch
 
     from models import StanceModel
 
     torch.set_num_threads(threads)
-    model = StanceModel.from_pretrained(model_dir)
+    model = StanceModel.from_pretrained(model_dir, runtime=runtime)
     texts = [sentences[i % len(sentences)] for i in range(count)]
-    model.predict(texts[:16])  # warm-up
-    seconds = float("inf")
+    n_article = len(model.analyze(article).sentences)  # also the warm-up
+    model.predict(texts[:16])
+    best = {"/v1/predict": float("inf"), "/v1/analyze": float("inf")}
     for _ in range(repeats):
         started = time.perf_counter()
         model.predict(texts)
-        seconds = min(seconds, time.perf_counter() - started)
-    return count / seconds, seconds
+        best["/v1/predict"] = min(best["/v1/predict"], time.perf_counter() - started)
+        started = time.perf_counter()
+        model.analyze(article)
+        best["/v1/analyze"] = min(best["/v1/analyze"], time.perf_counter() - started)
+    return {"/v1/predict": count / best["/v1/predict"], "/v1/analyze": n_article / best["/v1/analyze"]}
 
 
 # ---- main ---------------------------------------------------------------------------------
@@ -226,11 +234,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--in-process-sentences", type=int, default=512)
     parser.add_argument("--max-batch", type=int, help="the server's STANCE_MAX_BATCH (default: its own)")
     parser.add_argument("--torch-threads", type=int, default=0, help="torch threads, server and in-process (default: the cores)")
+    parser.add_argument("--runtime", choices=["auto", "torch", "onnx"], default="auto", help="the server's STANCE_RUNTIME (default: auto)")
     parser.add_argument("--startup-timeout", type=float, default=300)
     parser.add_argument("--max-seconds", type=float, default=900, help="give up (and stop the server) after this long")
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(ROOT))
+    from models import StanceModel
     from service.settings import available_cores, resolve_model_dir
 
     try:
@@ -244,8 +254,12 @@ def main(argv: list[str] | None = None) -> int:
     predict_payloads = [{"inputs": s} for s in sentences]
     analyze_payloads = [{"text": article}]
     queue_size = max(64, 2 * max(levels))  # the test measures batching, not 429s
+    runtime = args.runtime
+    StanceModel.from_pretrained(model_dir, runtime=runtime)  # a one-time ONNX export happens here, not in the server's memory peak
 
-    server = Server(model=args.model, port=free_port(), max_batch=args.max_batch, queue_size=queue_size, threads=args.torch_threads)
+    server = Server(
+        model=args.model, port=free_port(), max_batch=args.max_batch, queue_size=queue_size, threads=args.torch_threads, runtime=runtime
+    )
     results: list[Result] = []
     started = time.monotonic()
     try:
@@ -287,23 +301,23 @@ def main(argv: list[str] | None = None) -> int:
         server.stop()
 
     threads = args.torch_threads or available_cores()
-    in_process, in_process_seconds = in_process_throughput(model_dir, sentences, args.in_process_sentences, threads)
+    in_process = in_process_throughput(model_dir, runtime, sentences, args.in_process_sentences, article, threads)
 
     model = info["model"]
-    print(f"## Load test: {model['name']} v{model['version']} ({model['encoder'].get('name_or_path')})\n")
-    print(f"{platform.machine()}, {available_cores()} cores, {threads} torch threads, load average {os.getloadavg()[0]:.1f}, Python {platform.python_version()}; server max_batch={info['limits']['max_batch']}, "
+    print(f"## Load test: {model['name']} v{model['version']} ({model['encoder'].get('name_or_path')}), {model['runtime']} runtime\n")
+    print(f"{platform.machine()}, {available_cores()} cores, {threads} threads, load average {os.getloadavg()[0]:.1f}, Python {platform.python_version()}; server max_batch={info['limits']['max_batch']}, "
           f"batch_wait_ms={info['limits']['batch_wait_ms']}; analyze article: {article_sentences} sentences, {len(article)} characters.\n")  # fmt: skip
     print("| endpoint | clients | requests | sentences/s | p50 ms | p99 ms | errors | vs in-process |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         print(
             f"| {r.endpoint} | {r.clients} | {r.requests} | {r.sentences_per_s:.1f} | {r.percentile(50):.1f} | {r.percentile(99):.1f} | "
-            f"{r.errors} | {r.sentences_per_s / in_process:.0%} |"
+            f"{r.errors} | {r.sentences_per_s / in_process[r.endpoint]:.0%} |"
         )
-    print(f"| in-process `model.predict` ({args.in_process_sentences} sentences, one call) | - | - | {in_process:.1f} | - | - | - | 100% |")
+    print(f"| in-process `model.predict`, {args.in_process_sentences} sentences in one call | - | - | {in_process['/v1/predict']:.1f} | - | - | - | 100% |")
+    print(f"| in-process `model.analyze` of the article | - | - | {in_process['/v1/analyze']:.1f} | - | - | - | 100% |")
     print()
     print(f"Server peak RSS: {peak:.0f} MiB ({peak_source})." if peak else "Server peak RSS: unavailable.")
-    print(f"In-process batch: {args.in_process_sentences} sentences in {in_process_seconds:.2f}s (best of 3).")
     return 0 if all(r.errors == 0 for r in results) else 1
 
 

@@ -44,11 +44,20 @@ OUTPUT_NAMES = ("stance_logits", "voice_logits")
 KEEP_FLOAT = (r"layer\.\d+/output/dense/MatMul$",)
 
 
-def _require_onnx() -> None:
-    """Fail with an install hint (a RuntimeError, which the CLI reports) when the extra is missing."""
+def _missing() -> list[str]:
     import importlib.util
 
-    missing = [name for name in ("onnx", "onnxruntime") if importlib.util.find_spec(name) is None]
+    return [name for name in ("onnx", "onnxruntime") if importlib.util.find_spec(name) is None]
+
+
+def onnx_installed() -> bool:
+    """Whether the ``fast`` extra (onnx, onnxruntime) is installed."""
+    return not _missing()
+
+
+def _require_onnx() -> None:
+    """Fail with an install hint (a RuntimeError, which the CLI reports) when the extra is missing."""
+    missing = _missing()
     if missing:
         raise RuntimeError(f"the ONNX runtime needs {' and '.join(missing)}: pip install 'stance-service[fast]'")
 
@@ -221,6 +230,9 @@ class OnnxRuntime:
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Memory patterns are planned and kept per input shape; with batch and sequence lengths
+        # that change every call they only grow the arena (580 against 500 MB RSS, same speed).
+        options.enable_mem_pattern = False
         options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
         options.add_session_config_entry("session.inter_op.allow_spinning", "1" if spinning else "0")
         self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])

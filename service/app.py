@@ -82,6 +82,7 @@ class ServiceState:
     async def start(self) -> None:
         self.batcher = Batcher(
             max_batch=self.settings.max_batch,
+            max_batch_chars=self.settings.max_article_chars,
             batch_wait_s=self.settings.batch_wait_ms / 1000,
             queue_size=self.settings.queue_size,
             retry_after_s=self.settings.retry_after_s,
@@ -119,7 +120,7 @@ def create_app(settings: ServiceSettings | None = None, *, loader: ModelLoader |
     model folder into a model; tests pass wrappers, the default is ``StanceModel.from_pretrained``."""
     settings = settings or ServiceSettings.from_env()
     metrics = ServiceMetrics()
-    state = ServiceState(settings, loader=loader or model_loader(settings.model_runtime), metrics=metrics)
+    state = ServiceState(settings, loader=loader or model_loader(settings.runtime), metrics=metrics)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -312,11 +313,11 @@ def serve(*, model_dir: str | None = None, host: str = "127.0.0.1", port: int = 
 
     app.state.service.on_load_failure = stop_on_failure
     log.info(
-        "serving %s on http://%s:%d (%s runtime, torch threads: %d)",
+        "serving %s on http://%s:%d (runtime: %s, torch threads: %d)",
         settings.model_dir or "the default model",
         host,
         port,
-        settings.model_runtime,
+        settings.runtime,
         settings.threads,
     )
     server.run()

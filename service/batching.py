@@ -12,6 +12,7 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Any
 
 from service.errors import BadRequest, NotReady, Overloaded
@@ -41,9 +42,17 @@ class _PredictJob(_Job):
 class _AnalyzeJob(_Job):
     text: str = ""
 
+    @property
+    def size(self) -> int:
+        return len(self.text)
+
 
 class Batcher:
     """One bounded queue, one worker, one model reference.
+
+    A batch is either sentences (``predict`` jobs, up to ``max_batch`` sentences) or articles
+    (``analyze`` jobs, up to ``max_batch_chars`` characters), so short articles share full
+    forward passes too.
 
     The worker reads ``current`` once per batch, so :meth:`swap` takes effect between
     batches: a batch already running finishes on the model it started with.
@@ -53,12 +62,14 @@ class Batcher:
         self,
         *,
         max_batch: int,
+        max_batch_chars: int = 50_000,
         batch_wait_s: float,
         queue_size: int,
         retry_after_s: int = 1,
         metrics: ServiceMetrics | None = None,
     ) -> None:
         self.max_batch = max_batch
+        self.max_batch_chars = max_batch_chars
         self.batch_wait_s = batch_wait_s
         self.queue_size = queue_size
         self.retry_after_s = retry_after_s
@@ -150,13 +161,13 @@ class Batcher:
             await self._wakeup.wait()
 
     async def _collect(self, first: _Job) -> list[_Job]:
-        """``first`` plus whatever predict jobs arrive within the wait, up to ``max_batch``
-        sentences; an analyze job always runs alone."""
-        if isinstance(first, _AnalyzeJob):
-            return [first]
+        """``first`` plus whatever jobs of its kind arrive within the wait, while they fit the
+        batch (``max_batch`` sentences, or ``max_batch_chars`` characters of articles)."""
+        kind = type(first)
+        limit = self.max_batch_chars if kind is _AnalyzeJob else self.max_batch
         batch, size = [first], first.size
         deadline = time.perf_counter() + self.batch_wait_s
-        while size < self.max_batch:
+        while size < limit:
             job = self._pop()
             if job is None:
                 remaining = deadline - time.perf_counter()
@@ -168,7 +179,7 @@ class Batcher:
                 except TimeoutError:
                     break
                 continue
-            if isinstance(job, _AnalyzeJob) or size + job.size > self.max_batch:
+            if type(job) is not kind or size + job.size > limit:
                 self._held = job
                 break
             batch.append(job)
@@ -217,30 +228,24 @@ class Batcher:
 
 
 def _infer(model: Any, batch: list[_Job]) -> list[Any]:
-    """Runs in the model thread: one ``predict`` call per distinct target list (a sentence's
-    voice averages over the targets asked for, so target lists cannot be merged)."""
-    if isinstance(batch[0], _AnalyzeJob):
-        job = batch[0]
-        try:
-            return [model.analyze(job.text, targets=list(job.targets) if job.targets else None)]
-        except Exception as error:
-            return [error]
-    groups: dict[tuple[str, ...] | None, list[_PredictJob]] = {}
+    """Runs in the model thread: one ``predict`` or ``analyze_many`` call per distinct target
+    list (a sentence's voice averages over the targets asked for, so lists cannot be merged)."""
+    groups: dict[tuple[str, ...] | None, list[_Job]] = {}
     for job in batch:
         groups.setdefault(job.targets, []).append(job)
     outcomes: dict[int, Any] = {}
     for targets, jobs in groups.items():
-        texts = [text for job in jobs for text in job.texts]
+        chosen = list(targets) if targets else None
         try:
-            predictions = model.predict(texts, targets=list(targets) if targets else None)
+            if isinstance(jobs[0], _AnalyzeJob):
+                results = model.analyze_many([job.text for job in jobs], targets=chosen)
+            else:
+                predictions = model.predict([text for job in jobs for text in job.texts], targets=chosen)
+                ends = list(accumulate(job.size for job in jobs))
+                results = [predictions[end - job.size : end] for job, end in zip(jobs, ends, strict=True)]
         except Exception as error:
-            for job in jobs:
-                outcomes[id(job)] = error
-            continue
-        begin = 0
-        for job in jobs:
-            outcomes[id(job)] = predictions[begin : begin + job.size]
-            begin += job.size
+            results = [error] * len(jobs)
+        outcomes.update((id(job), result) for job, result in zip(jobs, results, strict=True))
     return [outcomes[id(job)] for job in batch]
 
 

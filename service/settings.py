@@ -10,8 +10,9 @@ from dataclasses import MISSING, asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from models.modeling import RUNTIMES
+
 ENV_PREFIX = "STANCE_"
-RUNTIMES = ("auto", "torch", "onnx")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -25,7 +26,7 @@ class ServiceSettings:
     model_dir: str | None = None  # None: the default model shipped in models/default
     max_inputs: int = 64  # sentences per /v1/predict request
     max_input_chars: int = 2_000  # characters per sentence
-    max_article_chars: int = 50_000  # characters per /v1/analyze article
+    max_article_chars: int = 50_000  # characters per /v1/analyze article, and of the articles scored together
     max_targets: int = 16  # entries in a request's "targets"
     max_body_bytes: int = 1_048_576  # request body size
     queue_size: int = 64  # requests waiting for the model; more get 429
@@ -65,15 +66,6 @@ class ServiceSettings:
     @property
     def threads(self) -> int:
         return self.torch_threads or available_cores()
-
-    @property
-    def model_runtime(self) -> str:
-        """The runtime models are loaded with: ``auto`` is ``onnx`` when onnxruntime is installed."""
-        if self.runtime != "auto":
-            return self.runtime
-        import importlib.util
-
-        return "onnx" if all(importlib.util.find_spec(name) for name in ("onnx", "onnxruntime")) else "torch"
 
     def limits(self) -> dict[str, Any]:
         """The limits a client should know about, as shown by ``GET /v1/info``."""

@@ -55,7 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--out", required=True, help="folder for metrics.json, predictions.jsonl, confusion_matrix.png")
     evaluate.add_argument("--targets", help="comma-separated targets to keep (default: all in the data)")
     evaluate.add_argument("--no-gate", action="store_true", help="score every pair with the model, even without an alias")
-    evaluate.add_argument("--runtime", choices=["torch", "onnx"], default="torch", help="onnx: int8 ONNX Runtime, exported once to <model>/onnx/")
+    evaluate.add_argument(
+        "--runtime", choices=["torch", "onnx", "auto"], default="torch", help="torch (default: the reference), or onnx to measure the int8 fast path"
+    )
     evaluate.add_argument("--text-dir", action="append")
     evaluate.set_defaults(run=_evaluate)
 
@@ -66,8 +68,13 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--targets", help="comma-separated targets (default: all)")
     predict.add_argument("--split", action="store_true", help="treat each text as an article: one output row per sentence")
     predict.add_argument("--no-gate", action="store_true", help="with --split: score every pair, even with no alias of the target near the sentence")
-    predict.add_argument("--batch-size", type=int, default=64)
-    predict.add_argument("--runtime", choices=["torch", "onnx"], default="torch", help="onnx: int8 ONNX Runtime, exported once to <model>/onnx/")
+    predict.add_argument("--batch-size", type=int, default=16, help="pairs per forward pass (16 suits a CPU; larger for a GPU)")
+    predict.add_argument(
+        "--runtime",
+        choices=["torch", "onnx", "auto"],
+        default=os.environ.get("STANCE_RUNTIME") or "auto",
+        help="onnx: int8 ONNX Runtime, exported once to <model>/onnx/ (2.7x torch); auto (default, or env STANCE_RUNTIME): onnx when installed",
+    )
     predict.set_defaults(run=_predict)
 
     serve = commands.add_parser("serve", help="run the HTTP API and the analyst page")
@@ -85,7 +92,7 @@ def _targets(value: str | None) -> list[str] | None:
     return [name.strip() for name in value.split(",") if name.strip()] if value else None
 
 
-def _load_model(path: str | None, runtime: str = "torch"):
+def _load_model(path: str | None, runtime: str):
     from models import StanceModel
 
     return StanceModel.from_pretrained(path, runtime=runtime)

@@ -122,6 +122,12 @@ def model(tiny_model_dir) -> StanceModel:
     return StanceModel.from_pretrained(tiny_model_dir)
 
 
+@pytest.fixture(autouse=True)
+def torch_runtime(monkeypatch):
+    """Compare with the torch model exactly; the ONNX default has a test of its own."""
+    monkeypatch.setenv("STANCE_RUNTIME", "torch")
+
+
 def assert_contract(row: dict, targets: list[str]) -> None:
     assert list(row["stance"]) == targets
     for result in row["stance"].values():
@@ -394,3 +400,20 @@ def test_a_missing_subcommand_is_a_usage_error(capsys):
         main([])
     assert error.value.code == 2
     assert "usage" in capsys.readouterr().err
+
+
+def test_predict_defaults_to_the_onnx_runtime_when_installed(tmp_path, tiny_model_dir, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    import shutil
+
+    monkeypatch.delenv("STANCE_RUNTIME")
+    model_dir = shutil.copytree(tiny_model_dir, tmp_path / "model")
+    source = write_jsonl(tmp_path / "rows.jsonl", INPUT)
+    output = tmp_path / "scored.jsonl"
+    assert main(["predict", "--model", str(model_dir), "--input", str(source), "--output", str(output)]) == 0
+    assert (model_dir / "onnx").is_dir()  # exported on first use
+    expected = StanceModel.from_pretrained(model_dir, runtime="onnx").predict([row["text"] for row in INPUT])
+    for row, prediction in zip(read_jsonl(output), expected, strict=True):
+        assert_contract(row, ["russia", "west", "eu", "nato"])
+        for target in row["stance"]:
+            assert row["stance"][target]["scores"] == pytest.approx(prediction.stance[target].scores, abs=1e-6)

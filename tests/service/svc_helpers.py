@@ -16,7 +16,7 @@ SEED_ARTICLE = Path(__file__).resolve().parents[2] / "seeds" / "000_f2f505aecd18
 
 
 class GatedModel:
-    """A model whose ``predict``/``analyze`` record their sizes and, while the gate is
+    """A model whose ``predict``/``analyze_many`` record their sizes and, while the gate is
     closed, signal ``entered`` and wait for :meth:`open`."""
 
     def __init__(self, model) -> None:
@@ -43,10 +43,10 @@ class GatedModel:
         self._wait()
         return self._model.predict(texts, **kwargs)
 
-    def analyze(self, text, **kwargs):
-        self.calls.append(-1)
+    def analyze_many(self, texts, **kwargs):
+        self.calls.append(-len(texts))  # articles count negative
         self._wait()
-        return self._model.analyze(text, **kwargs)
+        return self._model.analyze_many(texts, **kwargs)
 
     def __getattr__(self, name):
         return getattr(self._model, name)

@@ -85,19 +85,34 @@ def test_different_target_lists_are_scored_separately_in_one_batch(make_app, tin
         assert everything["voice"]["score"] == pytest.approx(tiny_model.predict([sentence])[0].voice.score, abs=1e-5)
 
 
-def test_an_analyze_job_runs_alone_between_predict_batches(make_app, tiny_model, seed_article):
+def test_waiting_articles_share_one_call_and_never_mix_with_sentences(make_app, tiny_model, seed_article):
     gated = GatedModel(tiny_model)
     app = make_app(loader=lambda directory: gated)
     with running(app) as client:
         payloads = [
             ("/v1/predict", {"inputs": "NATO 1."}),
             ("/v1/analyze", {"text": seed_article}),
+            ("/v1/analyze", {"text": "NATO met. Moscow objected."}),
             ("/v1/predict", {"inputs": "NATO 2."}),
         ]
         answers = hold_then_queue(client, app, gated, payloads)
-        assert [a.status_code for a in answers] == [200, 200, 200, 200]
-        assert gated.calls == [1, 1, -1, 1]  # predict, analyze on its own, then the next predict
+        assert [a.status_code for a in answers] == [200] * 5
+        assert gated.calls == [1, 1, -2, 1]  # predict, the two articles together, then the next predict
         assert len(answers[2].json()["sentences"]) > 15
+        short = answers[3].json()
+        assert [s["text"] for s in short["sentences"]] == ["NATO met.", "Moscow objected."]
+        expected = tiny_model.analyze("NATO met. Moscow objected.")
+        assert short["sentences"][0]["stance"]["nato"]["scores"] == pytest.approx(expected.sentences[0].stance["nato"].scores, abs=1e-5)
+
+
+def test_articles_share_a_call_up_to_max_article_chars(make_app, tiny_model, seed_article):
+    gated = GatedModel(tiny_model)
+    app = make_app(loader=lambda directory: gated, max_article_chars=len(seed_article) + 15)
+    with running(app) as client:
+        payloads = [("/v1/analyze", {"text": seed_article}), ("/v1/analyze", {"text": "NATO met."}), ("/v1/analyze", {"text": "NATO left."})]
+        answers = hold_then_queue(client, app, gated, payloads)
+        assert [a.status_code for a in answers] == [200] * 4
+        assert gated.calls == [1, -2, -1]  # the seed article and one short one fit; the third waits
 
 
 # ---- the batcher alone -------------------------------------------------------------------
