@@ -30,7 +30,7 @@ bench: install
 
 # The shipped default model, from the repository and ../shared (fixed seed; prints dev metrics).
 default-model: install
-	$(PY) benchmarks/convert_public.py newsmtsc ../shared/datasets/newsmtsc/train.jsonl runs/newsmtsc-train.jsonl
+	$(PY) -m benchmarks.convert_public newsmtsc ../shared/datasets/newsmtsc/train.jsonl runs/newsmtsc-train.jsonl
 	$(VENV)/bin/stance train --data seeds/corpus.jsonl seeds/labels/urw-dev.jsonl seeds/labels/seed-article.jsonl \
 		--extra-data runs/newsmtsc-train.jsonl --lora-rank 16 --learning-rate 1e-3 --epochs 6 --seed 42 \
 		--name stance-minilm-default --output runs/default-model

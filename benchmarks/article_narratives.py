@@ -2,7 +2,7 @@
 narratives? For each narrative, ROC AUC of the article's signed score toward a target
 (mean P(favor) - P(against) over sentences that concern it) as a detector of the tag.
 
-    python benchmarks/article_narratives.py [--model models/default] [--all-articles]
+    python -m benchmarks.article_narratives [--model models/default] [--all-articles]
 
 By default only the articles the model held out for dev are scored; --all-articles adds
 the articles it was trained on (optimistic).

@@ -2,7 +2,7 @@
 TF-IDF + logistic regression (one per target) and a lexicon rule (VADER sentiment of
 sentences whose target is mentioned). Prints per-target F_avg and macro-F1.
 
-    python benchmarks/baselines.py [--model models/default]
+    python -m benchmarks.baselines [--model models/default]
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@
 Articles: seeds/000_f2f505aecd180d60.txt and seeds/corpus.jsonl grouped by article_id.
 Goals: (b)/(a) >= 5x and (b)/(d) >= 80%.
 
-    python benchmarks/bench_speed.py                       # models/default, else untrained MiniLM
-    python benchmarks/bench_speed.py --model /tmp/speedmodel --repeat 3
+    python -m benchmarks.bench_speed                       # models/default, else untrained MiniLM
+    python -m benchmarks.bench_speed --model /tmp/speedmodel --repeat 3
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Convert public benchmarks in ../shared/datasets to the project's row format, so that
 `stance train` and `stance evaluate` run on them unchanged.
 
-    python benchmarks/convert_public.py newsmtsc ../shared/datasets/newsmtsc/train.jsonl runs/newsmtsc-train.jsonl
-    python benchmarks/convert_public.py ruw ../shared/datasets/ruw/raw_test_Russia_Ukraine.csv runs/ruw-test.jsonl
+    python -m benchmarks.convert_public newsmtsc ../shared/datasets/newsmtsc/train.jsonl runs/newsmtsc-train.jsonl
+    python -m benchmarks.convert_public ruw ../shared/datasets/ruw/raw_test_Russia_Ukraine.csv runs/ruw-test.jsonl
 
 The output holds the datasets' text, so write it outside the repository (runs/ is ignored).
 """

@@ -9,8 +9,8 @@ same article), reports the server's peak RSS, prints a markdown table.
 Bounded: fixed request counts, per-request timeouts and an overall deadline; the server
 is always stopped.
 
-    python benchmarks/load_test.py                       # the shipped default model
-    python benchmarks/load_test.py --model runs/my-model --concurrency 1,8,32
+    python -m benchmarks.load_test                       # the shipped default model
+    python -m benchmarks.load_test --model runs/my-model --concurrency 1,8,32
 """
 
 from __future__ import annotations
