@@ -137,15 +137,18 @@ class StanceModel(nn.Module):
         return cls(backbone, tokenizer, targets=targets or default_targets(), settings=settings)
 
     @classmethod
-    def from_pretrained(cls, directory: str | os.PathLike | None = None, *, runtime: str = "torch") -> StanceModel:
+    def from_pretrained(cls, directory: str | os.PathLike | None = None, *, runtime: str = "torch", trainable: bool = False) -> StanceModel:
         """Load a saved model; with no folder, the default model shipped in ``models/default``.
 
         ``runtime="onnx"`` scores through int8 ONNX Runtime (the ``fast`` extra), exported once
         into ``<directory>/onnx/``; the torch encoder weights are then never kept in memory.
-        ``"auto"``: onnx when the extra is installed, else torch.
+        ``"auto"``: onnx when the extra is installed, else torch. ``trainable=True`` keeps LoRA
+        adapters apart from the encoder (as training left them) so that training can go on.
         """
         if runtime not in RUNTIMES:
             raise ValueError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
+        if trainable and runtime != "torch":
+            raise ValueError("a model to train further must load with runtime='torch'")
         if runtime == "auto":
             from models.onnx_runtime import onnx_installed
 
@@ -173,11 +176,28 @@ class StanceModel(nn.Module):
             skeleton = cls._load(directory, settings, targets, weights, encoder_weights=False)
             if use_onnx(skeleton, model_dir=directory, export=False) is not None:
                 return skeleton
+        if trainable:
+            return cls._load_trainable(directory, settings, targets, weights)
         model = cls._load(directory, settings, targets, weights, encoder_weights=True)
         if runtime == "onnx":
             use_onnx(model, model_dir=directory)
             model.encoder = RuntimeOnlyEncoder(model.encoder.config)  # the runtime scores from now on
         return model
+
+    @classmethod
+    def _load_trainable(cls, directory: Path, settings: StanceSettings, targets: TargetSet, weights: dict) -> StanceModel:
+        if not settings.lora:
+            return cls._load(directory, settings, targets, weights, encoder_weights=True)
+        source = settings.encoder_source.resolve()
+        with _quiet_loading():
+            backbone = _with_lora(AutoModel.from_pretrained(source, **_pooling_kwargs(source)), settings.lora)
+            tokenizer = AutoTokenizer.from_pretrained(source)
+        model = cls(backbone, tokenizer, targets=targets, settings=settings)
+        missing, unexpected = model.load_state_dict(weights, strict=False)
+        missing = [name for name in missing if "lora_" in name or not name.startswith("encoder.")]
+        if missing or unexpected:
+            raise ValueError(f"{directory / WEIGHTS_NAME} does not match the model: missing {missing[:5]}, unexpected {unexpected[:5]}")
+        return model.eval()
 
     @classmethod
     def _load(cls, directory: Path, settings: StanceSettings, targets: TargetSet, weights: dict, *, encoder_weights: bool) -> StanceModel:
@@ -438,7 +458,10 @@ def _merge_lora(encoder: nn.Module, adapters: dict[str, torch.Tensor], lora: dic
                 continue
             up = adapters[key.replace(".lora_A.", ".lora_B.")]
             path = key.removeprefix("encoder.").removeprefix("base_model.model.").split(".lora_A.")[0]
-            layer = encoder.get_submodule(path)
+            try:
+                layer = encoder.get_submodule(path)
+            except AttributeError:
+                raise ValueError(f"adapter {key} names no layer of the encoder: not an adapter for this encoder") from None
             layer.weight += scale * (up.to(layer.weight.dtype) @ down.to(layer.weight.dtype))
 
 

@@ -1,9 +1,10 @@
 """ONNX Runtime inference for a stance model: the merged encoder, mean pooling and both heads
 exported as one graph, dynamically quantised to int8, and plugged into ``StanceModel.runtime``.
 
->>> model = StanceModel.from_pretrained("models/default")
->>> use_onnx(model, model_dir="models/default")   # exports once to models/default/onnx/
->>> model.analyze(text)                             # same API, ONNX Runtime underneath
+>>> model = StanceModel.from_pretrained("models/default", runtime="onnx")  # exports once to models/default/onnx/
+>>> model.analyze(text)                                                   # same API, ONNX Runtime underneath
+
+``use_onnx(model)`` does the same for a model already in memory (e.g. just trained).
 
 Tokenisation, length bucketing, temperatures and the alias gate stay in ``StanceModel``; only
 the forward pass moves. Needs the ``fast`` extra: ``pip install 'stance-service[fast]'``.

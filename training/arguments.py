@@ -22,6 +22,7 @@ class TrainingArguments:
     device: str = "auto"
     model_name: str = "stance-model"
     model_version: str = "0"
+    init_model: str | None = None  # a saved stance model to go on training (its encoder, adapter, heads, targets)
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:

@@ -270,3 +270,21 @@ def test_training_with_dev_rows_on_a_gpu(tiny_encoder, tmp_path):
     loaded = StanceModel.from_pretrained(trainer.save(result, tmp_path / "model"))
     assert np.allclose(stance_matrix(result.model), stance_matrix(loaded), atol=1e-5)
     assert all(label in STANCE_LABELS for label in (p.stance["nato"].label for p in loaded.predict(TEXTS)))
+
+
+def test_a_saved_model_loads_trainable_and_trains_further(run):
+    mode, args, result, directory = run
+    merged = StanceModel.from_pretrained(directory)
+    model = StanceModel.from_pretrained(directory, trainable=True)
+    assert np.allclose(stance_matrix(model), stance_matrix(merged), atol=1e-5)
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    if mode == "lora":
+        assert trainable and all("lora_" in name or not name.startswith("encoder.") for name in trainable)
+    else:
+        assert any(name.startswith("encoder.") for name in trainable)
+    before = stance_matrix(model)
+    further = Trainer(args, examples("more-"), examples("dev2-"), model=model, progress=False).train()
+    assert len(further.history) == args.epochs
+    assert not np.allclose(stance_matrix(further.model), before, atol=1e-4)  # it did train
+    with pytest.raises(ValueError, match="runtime='torch'"):
+        StanceModel.from_pretrained(directory, runtime="onnx", trainable=True)
