@@ -104,7 +104,9 @@ class StanceModel(nn.Module):
         self.voice_head = nn.Linear(hidden, len(VOICE_LABELS))
         # An alternative inference engine (e.g. ONNX Runtime): batch of arrays -> (stance, voice) logits.
         self.runtime: Callable[[dict], tuple] | None = None
-        self._saved_weights: dict[str, torch.Tensor] | None = None  # set when loaded merged or without encoder weights
+        # The weights file save_pretrained copies when the encoder in memory cannot be saved as
+        # trained: LoRA merged into it, or a weightless stand-in for a runtime.
+        self._weights_file: Path | None = None
 
     # ---- construction -------------------------------------------------------------
 
@@ -182,6 +184,7 @@ class StanceModel(nn.Module):
         if runtime == "onnx":
             use_onnx(model, model_dir=directory)
             model.encoder = RuntimeOnlyEncoder(model.encoder.config)  # the runtime scores from now on
+            model._weights_file = directory / WEIGHTS_NAME
         return model
 
     @classmethod
@@ -223,14 +226,14 @@ class StanceModel(nn.Module):
         if missing or unexpected or (settings.lora and not adapters):
             raise ValueError(f"{directory / WEIGHTS_NAME} does not match the model: missing {missing[:5]}, unexpected {unexpected[:5]}")
         if settings.lora or not encoder_weights:
-            model._saved_weights = weights  # what save_pretrained writes back: the encoder here is merged or empty
+            model._weights_file = directory / WEIGHTS_NAME
         if settings.lora and encoder_weights:
             _merge_lora(model.encoder, adapters, settings.lora)
         return model.eval()
 
     def _weights_to_save(self) -> dict[str, torch.Tensor]:
-        if self._saved_weights is not None:
-            return self._saved_weights
+        if self._weights_file is not None:
+            return load_file(str(self._weights_file))
         state = self.state_dict()
         if self.settings.lora:
             state = {k: v for k, v in state.items() if not k.startswith("encoder.") or "lora_" in k}

@@ -10,9 +10,8 @@ from dataclasses import MISSING, asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from models.modeling import RUNTIMES
-
 ENV_PREFIX = "STANCE_"
+RUNTIMES = ("auto", "torch", "onnx")  # as StanceModel.from_pretrained takes them; not imported, to keep torch out of settings
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -43,8 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=int, default=4)
     train.add_argument("--batch-size", type=int, default=32)
     train.add_argument("--learning-rate", type=float)
-    train.add_argument("--lora-rank", type=int, default=16, help="0 fine-tunes the whole encoder")
-    train.add_argument("--max-length", type=int, default=128)
+    train.add_argument("--lora-rank", type=int, help="adapter rank (default 16); 0 fine-tunes the whole encoder")
+    train.add_argument("--max-length", type=int, help="tokens per sentence-target pair (default 128)")
     train.add_argument("--class-weighting", choices=["sqrt", "none"], default="sqrt")
     train.add_argument("--dev-fraction", type=float, default=0.2)
     train.add_argument("--seed", type=int, default=42)
@@ -100,6 +100,10 @@ def _targets(value: str | None) -> list[str] | None:
 
 def _load_model(path: str | None, runtime: str):
     from models import StanceModel
+    from models.modeling import RUNTIMES
+
+    if runtime not in RUNTIMES:  # a --runtime flag is checked by argparse; its default comes from the environment
+        raise ValueError(f"STANCE_RUNTIME={runtime!r} is not a runtime; choose one of {', '.join(RUNTIMES)}")
 
     return StanceModel.from_pretrained(path, runtime=runtime)
 
@@ -113,8 +117,10 @@ def _train(args: argparse.Namespace) -> int:
 
     init = None
     if args.init_model:
-        if args.encoder or args.targets_file:
-            raise ValueError("--init-model keeps the model's own encoder and targets: drop --encoder / --targets-file")
+        given = [flag for flag, value in (("--encoder", args.encoder), ("--targets-file", args.targets_file), ("--lora-rank", args.lora_rank),
+                                          ("--max-length", args.max_length)) if value is not None]  # fmt: skip
+        if given:
+            raise ValueError(f"--init-model keeps the model's own encoder, adapter, length and targets: drop {', '.join(given)}")
         from models import StanceModel
 
         init = StanceModel.from_pretrained(args.init_model, trainable=True)
@@ -133,8 +139,8 @@ def _train(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
-        lora_rank=(init.settings.lora or {}).get("r", 0) if init else args.lora_rank,
-        max_length=init.settings.max_length if init else args.max_length,
+        lora_rank=(init.settings.lora or {}).get("r", 0) if init else 16 if args.lora_rank is None else args.lora_rank,
+        max_length=init.settings.max_length if init else args.max_length or 128,
         init_model=args.init_model,
         class_weighting=args.class_weighting,
         dev_fraction=args.dev_fraction,

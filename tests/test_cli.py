@@ -405,6 +405,16 @@ def test_train_goes_on_from_a_saved_model(tmp_path, tiny_encoder, capsys):
     capsys.readouterr()
     assert main(["train", *common, "--output", str(tmp_path / "third"), "--init-model", str(first), "--targets-file", "x.json"]) == 2
     assert "--init-model keeps" in capsys.readouterr().err
+    assert main(["train", *common, "--output", str(tmp_path / "third"), "--init-model", str(first), "--lora-rank", "8"]) == 2
+    assert "drop --lora-rank" in capsys.readouterr().err
+    assert not (tmp_path / "third").exists()
+
+
+def test_a_bad_runtime_in_the_environment_is_named(tmp_path, tiny_model_dir, monkeypatch, capsys):
+    monkeypatch.setenv("STANCE_RUNTIME", "tensorrt")
+    source = write_jsonl(tmp_path / "rows.jsonl", INPUT)
+    assert main(["predict", "--model", str(tiny_model_dir), "--input", str(source), "--output", str(tmp_path / "o.jsonl")]) == 2
+    assert "STANCE_RUNTIME='tensorrt'" in capsys.readouterr().err
 
 
 def test_train_needs_two_articles(tmp_path, tiny_encoder, capsys):

@@ -59,9 +59,10 @@ class StanceExample:
 
 
 def article_contexts(examples: Sequence[StanceExample], *, before: int, after: int) -> list[str | None]:
-    """Per example, its sentence with up to ``before`` / ``after`` neighbours of its article
-    (as far as they are among ``examples``), i.e. what ``StanceModel.analyze`` gates on;
-    ``None`` for an example without an article position."""
+    """Per example, its sentence with up to ``before`` / ``after`` neighbours of its article,
+    i.e. what ``StanceModel.analyze`` gates on; ``None`` for an example without an article
+    position. Neighbours are read from ``examples``, so an article whose every sentence is
+    labelled (as in seeds/) gates exactly as ``analyze``; unlabelled sentences read as empty."""
     articles: dict[str, dict[int, str]] = {}
     for ex in examples:
         if ex.article_id is not None and ex.sentence_id is not None:

@@ -83,13 +83,16 @@ class StanceEvaluator:
         self.gate = gate
         self.batch_size = batch_size
 
+    def scored(self, model: StanceModel) -> np.ndarray:
+        """Which examples the model scores (the others are left to the alias gate's prior)."""
+        gate = model.settings.gate if self.gate is None else self.gate
+        return ~np.array(gated(self.examples, model), dtype=bool) if gate else np.ones(len(self.examples), dtype=bool)
+
     def predict(self, model: StanceModel) -> tuple[np.ndarray, np.ndarray]:
-        """Stance and voice probabilities per example, through the same path as ``predict``."""
+        """Stance and voice probabilities per example, through the same path as ``analyze``."""
         stance = np.zeros((len(self.examples), len(STANCE_LABELS)), dtype=np.float32)
         voice = np.zeros((len(self.examples), len(VOICE_LABELS)), dtype=np.float32)
-        gate = model.settings.gate if self.gate is None else self.gate
-        skipped = gated(self.examples, model) if gate else [False] * len(self.examples)
-        scored = [i for i, skip in enumerate(skipped) if not skip]
+        scored = np.flatnonzero(self.scored(model)).tolist()
         prior = np.array([model.settings.gate_prior.get(label, 0.0) for label in STANCE_LABELS], dtype=np.float32)
         stance[:] = prior / prior.sum()
         voice[:] = [1.0, 0.0]
@@ -101,12 +104,14 @@ class StanceEvaluator:
 
     def __call__(self, model: StanceModel, *, output_dir: str | Path | None = None) -> dict:
         stance, voice = self.predict(model)
-        metrics = self.compute(stance, voice)
+        metrics = self.compute(stance, voice, scored=self.scored(model))
         if output_dir is not None:
             self.write(Path(output_dir), metrics, stance, voice)
         return metrics
 
-    def compute(self, stance: np.ndarray, voice: np.ndarray) -> dict:
+    def compute(self, stance: np.ndarray, voice: np.ndarray, *, scored: np.ndarray | None = None) -> dict:
+        """Metrics from probabilities; ``scored`` marks the pairs the model scored (all by
+        default): a sentence's voice is the mean over those, as ``analyze`` makes it."""
         examples = self.examples
         gold = [ex.label for ex in examples]
         predicted = [STANCE_LABELS[i] for i in stance.argmax(1)]
@@ -132,13 +137,13 @@ class StanceEvaluator:
             ).tolist()
             metrics["targets"][target] = entry
         metrics["overall"]["f_avg_mean_of_targets"] = float(np.mean([m["f_avg"] for m in metrics["targets"].values()]))
-        metrics["voice"] = self._voice_metrics(voice)
+        metrics["voice"] = self._voice_metrics(voice, np.ones(len(examples), dtype=bool) if scored is None else scored)
         metrics["articles"] = self._article_metrics(gold, predicted)
         metrics["counts"] = {"examples": len(examples), "sentences": len({(ex.group, ex.text) for ex in examples})}
         return metrics
 
-    def _voice_metrics(self, voice: np.ndarray) -> dict:
-        """Voice is per sentence: the mean of its pairs' voice probabilities, scored once."""
+    def _voice_metrics(self, voice: np.ndarray, scored: np.ndarray) -> dict:
+        """Voice is per sentence: the mean over its scored pairs (``author`` when none was), counted once."""
         per_sentence: dict[tuple, list[int]] = defaultdict(list)
         for i, ex in enumerate(self.examples):
             if ex.voice is not None:
@@ -148,7 +153,8 @@ class StanceEvaluator:
         gold, predicted = [], []
         for rows in per_sentence.values():
             gold.append(self.examples[rows[0]].voice)
-            predicted.append(VOICE_LABELS[int(voice[rows].mean(0).argmax())])
+            kept = [i for i in rows if scored[i]]
+            predicted.append(VOICE_LABELS[int(voice[kept].mean(0).argmax())] if kept else VOICE_LABELS[0])
         return {
             "accuracy": float(np.mean([g == p for g, p in zip(gold, predicted, strict=True)])),
             "macro_f1": float(f1_score(gold, predicted, labels=list(VOICE_LABELS), average="macro", zero_division=0)),

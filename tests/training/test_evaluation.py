@@ -318,3 +318,17 @@ def test_rows_without_an_article_are_scored_like_predict(evaluated):
     assert any(gated(examples, model))
 
 
+
+
+def test_voice_is_the_mean_over_scored_pairs_only():
+    """As ``analyze`` makes it: gated pairs carry no voice evidence."""
+    examples = [
+        StanceExample(text="He said Moscow lied.", target=target, label=label, voice="reported", article_id="a", sentence_id=0)
+        for target, label in (("russia", "against"), ("west", "none"), ("eu", "none"), ("nato", "none"))
+    ]
+    stance = np.tile([[0.1, 0.1, 0.1, 0.7]], (4, 1))
+    voice = np.array([[0.2, 0.8], [1.0, 0.0], [1.0, 0.0], [1.0, 0.0]])
+    evaluator = StanceEvaluator(examples)
+    assert evaluator.compute(stance, voice, scored=np.array([True, False, False, False]))["voice"]["accuracy"] == 1.0
+    assert evaluator.compute(stance, voice)["voice"]["accuracy"] == 0.0  # every pair counted: author wins
+    assert evaluator.compute(stance, voice, scored=np.zeros(4, dtype=bool))["voice"]["accuracy"] == 0.0  # none scored: author
