@@ -172,18 +172,21 @@ class StanceModel(nn.Module):
         settings = StanceSettings(**raw["stance"])
         targets = TargetSet.load(directory / TARGETS_NAME)
         weights = load_file(str(directory / WEIGHTS_NAME))
+        if trainable:
+            return cls._load_trainable(directory, settings, targets, weights)
+        model = None
         if runtime == "onnx":
             from models.onnx_runtime import use_onnx
 
             skeleton = cls._load(directory, settings, targets, weights, encoder_weights=False)
             if use_onnx(skeleton, model_dir=directory, export=False) is not None:
-                return skeleton
-        if trainable:
-            return cls._load_trainable(directory, settings, targets, weights)
-        model = cls._load(directory, settings, targets, weights, encoder_weights=True)
-        if runtime == "onnx":
-            use_onnx(model, model_dir=directory)
-            model.encoder = RuntimeOnlyEncoder(model.encoder.config)  # the runtime scores from now on
+                model = skeleton
+        if model is None:
+            model = cls._load(directory, settings, targets, weights, encoder_weights=True)
+            if runtime == "onnx":
+                use_onnx(model, model_dir=directory)  # exports once
+                model.encoder = RuntimeOnlyEncoder(model.encoder.config)  # the runtime scores from now on
+        if settings.lora or runtime == "onnx":  # the encoder in memory is merged or a stand-in
             model._weights_file = directory / WEIGHTS_NAME
         return model
 
@@ -225,8 +228,6 @@ class StanceModel(nn.Module):
         missing = [name for name in missing if not (expected_missing and name.startswith("encoder."))]
         if missing or unexpected or (settings.lora and not adapters):
             raise ValueError(f"{directory / WEIGHTS_NAME} does not match the model: missing {missing[:5]}, unexpected {unexpected[:5]}")
-        if settings.lora or not encoder_weights:
-            model._weights_file = directory / WEIGHTS_NAME
         if settings.lora and encoder_weights:
             _merge_lora(model.encoder, adapters, settings.lora)
         return model.eval()
@@ -354,7 +355,7 @@ class StanceModel(nn.Module):
         gate = self.settings.gate if gate is None else gate
         articles = [split_sentences(text) for text in texts]
         sentences = [s.text for article in articles for s in article]
-        contexts = [context for article in articles for context in self.gate_contexts([s.text for s in article])]
+        contexts = [context for article in articles for context in self.gate_contexts([s.text for s in article])] if gate else sentences
         predictions = self._predict_sentences(sentences, contexts, targets=chosen, gate=gate, batch_size=batch_size)
         analyses, begin = [], 0
         for article in articles:

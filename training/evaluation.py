@@ -90,9 +90,12 @@ class StanceEvaluator:
 
     def predict(self, model: StanceModel) -> tuple[np.ndarray, np.ndarray]:
         """Stance and voice probabilities per example, through the same path as ``analyze``."""
+        return self._predict(model, self.scored(model))
+
+    def _predict(self, model: StanceModel, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         stance = np.zeros((len(self.examples), len(STANCE_LABELS)), dtype=np.float32)
         voice = np.zeros((len(self.examples), len(VOICE_LABELS)), dtype=np.float32)
-        scored = np.flatnonzero(self.scored(model)).tolist()
+        scored = np.flatnonzero(mask).tolist()
         prior = np.array([model.settings.gate_prior.get(label, 0.0) for label in STANCE_LABELS], dtype=np.float32)
         stance[:] = prior / prior.sum()
         voice[:] = [1.0, 0.0]
@@ -103,8 +106,9 @@ class StanceEvaluator:
         return stance, voice
 
     def __call__(self, model: StanceModel, *, output_dir: str | Path | None = None) -> dict:
-        stance, voice = self.predict(model)
-        metrics = self.compute(stance, voice, scored=self.scored(model))
+        scored = self.scored(model)
+        stance, voice = self._predict(model, scored)
+        metrics = self.compute(stance, voice, scored=scored)
         if output_dir is not None:
             self.write(Path(output_dir), metrics, stance, voice)
         return metrics
