@@ -14,10 +14,10 @@ import argparse
 from pathlib import Path
 
 from sklearn.metrics import roc_auc_score
+from stance.models import DEFAULT_MODEL_DIR, StanceModel
+from stance.training.data import SHARED_URW_DEV, shared_dir
 
 from benchmarks.common import dev_article_ids
-from models import DEFAULT_MODEL_DIR, StanceModel
-from training.data import SHARED_URW_DEV, shared_dir
 
 # narrative -> (target, +1 if the tag should raise the score, -1 if it should lower it)
 NARRATIVES = {

@@ -14,10 +14,10 @@ from pathlib import Path
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
+from stance.models import DEFAULT_MODEL_DIR, STANCE_LABELS, StanceModel, default_targets
+from stance.training.evaluation import StanceEvaluator, f_avg, macro_f1
 
 from benchmarks.common import default_split
-from models import DEFAULT_MODEL_DIR, STANCE_LABELS, StanceModel, default_targets
-from training.evaluation import StanceEvaluator, f_avg, macro_f1
 
 VADER_THRESHOLD = 0.05
 

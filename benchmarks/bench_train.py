@@ -15,12 +15,12 @@ import platform
 import time
 
 import torch
+from stance.models import default_targets
+from stance.training.arguments import TrainingArguments
+from stance.training.data import load_examples
+from stance.training.trainer import Trainer
 
 from benchmarks.common import REPO
-from models import default_targets
-from training.arguments import TrainingArguments
-from training.data import load_examples
-from training.trainer import Trainer
 
 
 def cpu_name() -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from models import DEFAULT_MODEL_DIR, default_targets
-from training.data import StanceExample, load_examples
+from stance.models import DEFAULT_MODEL_DIR, default_targets
+from stance.training.data import StanceExample, load_examples
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = [REPO / "seeds" / "corpus.jsonl", REPO / "seeds" / "labels" / "urw-dev.jsonl", REPO / "seeds" / "labels" / "seed-article.jsonl"]

@@ -19,9 +19,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from stance.models import StanceSettings, TargetSet, default_targets
+from stance.training.data import article_contexts, load_examples
+
 from benchmarks.common import DEFAULT_DATA, REPO
-from models import StanceSettings, TargetSet, default_targets
-from training.data import article_contexts, load_examples
 
 GOAL = 0.99
 DEFAULT_WINDOWS = ("0:0", "1:0", "2:1", "3:2", "3:3", "5:5")

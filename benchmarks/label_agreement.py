@@ -9,8 +9,7 @@ import json
 from pathlib import Path
 
 from sklearn.metrics import cohen_kappa_score
-
-from training.evaluation import f_avg, macro_f1
+from stance.training.evaluation import f_avg, macro_f1
 
 FIELDS = ("russia", "west", "eu", "nato", "voice")
 

@@ -1,6 +1,6 @@
 """Loopback load test of the HTTP service: what batching buys under concurrency.
 
-Starts ``python -m service`` on 127.0.0.1 as a subprocess, then for 1, 8 and 32
+Starts ``python -m stance.service`` on 127.0.0.1 as a subprocess, then for 1, 8 and 32
 concurrent clients (each sending a fixed number of requests) measures sentences/s and
 p50/p99 latency of ``/v1/predict`` with single sentences and ``/v1/analyze`` with a
 ~30-sentence article built from the seed article. Compares with the in-process batch
@@ -61,14 +61,14 @@ class Result:
 
 
 def seed_sentences() -> list[str]:
-    from models import split_sentences
+    from stance.models import split_sentences
 
     return [s.text for s in split_sentences(SEED_ARTICLE.read_text(encoding="utf-8"))]
 
 
 def article_of(sentences: int) -> tuple[str, int]:
     """The seed article repeated and cut after ``sentences`` sentences."""
-    from models import split_sentences
+    from stance.models import split_sentences
 
     seed = SEED_ARTICLE.read_text(encoding="utf-8").strip()
     text = seed
@@ -89,13 +89,13 @@ def free_port() -> int:
 
 
 class Server:
-    """``python -m service`` in a subprocess, its output in a log file."""
+    """``python -m stance.service`` in a subprocess, its output in a log file."""
 
     def __init__(self, *, model: str | None, port: int, max_batch: int | None, queue_size: int, threads: int, runtime: str) -> None:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.log = tempfile.NamedTemporaryFile("w+", prefix="stance-load-", suffix=".log", delete=False)  # noqa: SIM115
-        command = [sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", str(port), "--queue-size", str(queue_size)]
+        command = [sys.executable, "-m", "stance.service", "--host", "127.0.0.1", "--port", str(port), "--queue-size", str(queue_size)]
         command += ["--runtime", runtime]
         if model:
             command += ["--model", model]
@@ -202,8 +202,7 @@ def in_process_throughput(
     """Sentences/s in this process with the server's runtime and threads (best of ``repeats``):
     ``model.predict`` on one list of ``count`` sentences, and ``model.analyze`` of the article."""
     import torch
-
-    from models import StanceModel
+    from stance.models import StanceModel
 
     torch.set_num_threads(threads)
     model = StanceModel.from_pretrained(model_dir, runtime=runtime)
@@ -240,8 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(ROOT))
-    from models import StanceModel
-    from service.settings import available_cores, resolve_model_dir
+    from stance.models import StanceModel
+    from stance.service.settings import available_cores, resolve_model_dir
 
     try:
         model_dir = str(resolve_model_dir(args.model))

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from models.modeling import DEFAULT_MODEL_DIR, STANCE_LABELS, VOICE_LABELS, StanceModel, StanceSettings
-from models.predictions import ArticleAnalysis, SentencePrediction, TargetStance, Voice
-from models.sentences import Sentence, context_windows, sentence_hash, split_sentences
-from models.targets import Target, TargetSet, default_targets
+from stance.models.modeling import DEFAULT_MODEL_DIR, STANCE_LABELS, VOICE_LABELS, StanceModel, StanceSettings
+from stance.models.predictions import ArticleAnalysis, SentencePrediction, TargetStance, Voice
+from stance.models.sentences import Sentence, context_windows, sentence_hash, split_sentences
+from stance.models.targets import Target, TargetSet, default_targets
 
 __all__ = [
     "DEFAULT_MODEL_DIR",

@@ -17,19 +17,18 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from scipy.special import softmax
-from torch import nn
-from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedTokenizerBase
-
-from models.encoders import EncoderSource
-from models.predictions import (
+from stance.models.encoders import EncoderSource
+from stance.models.predictions import (
     ArticleAnalysis,
     SentencePrediction,
     TargetStance,
     Voice,
     summarize_article,
 )
-from models.sentences import context_windows, split_sentences
-from models.targets import Target, TargetSet, default_targets
+from stance.models.sentences import context_windows, split_sentences
+from stance.models.targets import Target, TargetSet, default_targets
+from torch import nn
+from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedTokenizerBase
 
 STANCE_LABELS = ("favor", "against", "neutral", "none")
 VOICE_LABELS = ("author", "reported")
@@ -152,7 +151,7 @@ class StanceModel(nn.Module):
         if trainable and runtime != "torch":
             raise ValueError("a model to train further must load with runtime='torch'")
         if runtime == "auto":
-            from models.onnx_runtime import onnx_installed
+            from stance.models.onnx_runtime import onnx_installed
 
             runtime = "onnx" if onnx_installed() else "torch"
         if directory is None:
@@ -176,7 +175,7 @@ class StanceModel(nn.Module):
             return cls._load_trainable(directory, settings, targets, weights)
         model = None
         if runtime == "onnx":
-            from models.onnx_runtime import use_onnx
+            from stance.models.onnx_runtime import use_onnx
 
             skeleton = cls._load(directory, settings, targets, weights, encoder_weights=False)
             if use_onnx(skeleton, model_dir=directory, export=False) is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
-from models.sentences import Sentence
+from stance.models.sentences import Sentence
 
 EVIDENCE_PER_TARGET = 3
 

@@ -1,16 +1,16 @@
-"""``python -m service --model DIR --max-batch 32 ...``: every setting as a flag."""
+"""``python -m stance.service --model DIR --max-batch 32 ...``: every setting as a flag."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from service.app import serve
-from service.settings import ServiceSettings, add_arguments
+from stance.service.app import serve
+from stance.service.settings import ServiceSettings, add_arguments
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m service", description="Run the stance HTTP API and the analyst page.")
+    parser = argparse.ArgumentParser(prog="python -m stance.service", description="Run the stance HTTP API and the analyst page.")
     parser.add_argument("--model", dest="model_path", help="model folder (default: STANCE_MODEL_DIR, else the shipped default model)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = ServiceSettings.from_env(**overrides)
         serve(model_dir=args.model_path, host=args.host, port=args.port, settings=settings)
     except (ValueError, FileNotFoundError, RuntimeError) as error:
-        print(f"python -m service: error: {error}", file=sys.stderr)
+        print(f"python -m stance.service: error: {error}", file=sys.stderr)
         return 2
     return 0
 

@@ -17,14 +17,13 @@ from typing import Annotated, Any
 from fastapi import Body, Depends, FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-
-from service.batching import Batcher
-from service.docs import install_docs
-from service.errors import BadRequest, NotReady, Unauthorized, install_error_handlers
-from service.loading import LoadedModel, ModelLoader, load_model, model_loader
-from service.metrics import ServiceMetrics
-from service.middleware import BodyLimitMiddleware, MetricsMiddleware
-from service.schemas import (
+from stance.service.batching import Batcher
+from stance.service.docs import install_docs
+from stance.service.errors import BadRequest, NotReady, Unauthorized, install_error_handlers
+from stance.service.loading import LoadedModel, ModelLoader, load_model, model_loader
+from stance.service.metrics import ServiceMetrics
+from stance.service.middleware import BodyLimitMiddleware, MetricsMiddleware
+from stance.service.schemas import (
     PREDICT_EXAMPLES,
     AnalyzeResponse,
     ErrorResponse,
@@ -36,9 +35,9 @@ from service.schemas import (
     example_article,
     request_models,
 )
-from service.settings import ServiceSettings, resolve_model_dir
+from stance.service.settings import ServiceSettings, resolve_model_dir
 
-log = logging.getLogger("service")
+log = logging.getLogger("stance.service")
 
 STATIC = Path(__file__).with_name("static")
 TITLE = "Stance service"
@@ -205,7 +204,7 @@ def _add_routes(app: FastAPI, state: ServiceState) -> None:
 
     @app.get("/v1/info", tags=["stance"], summary="The model, its targets, labels, limits and dev metrics", response_model=InfoResponse)
     async def info() -> dict[str, Any]:
-        from models import STANCE_LABELS, VOICE_LABELS
+        from stance.models import STANCE_LABELS, VOICE_LABELS
 
         loaded = state.require_model()
         return {

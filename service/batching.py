@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any
 
-from service.errors import BadRequest, NotReady, Overloaded
-from service.loading import LoadedModel
-from service.metrics import ServiceMetrics
+from stance.service.errors import BadRequest, NotReady, Overloaded
+from stance.service.loading import LoadedModel
+from stance.service.metrics import ServiceMetrics
 
-log = logging.getLogger("service")
+log = logging.getLogger("stance.service")
 
 
 @dataclass(eq=False)

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-log = logging.getLogger("service")
+log = logging.getLogger("stance.service")
 
 ERROR_TYPES = ("validation", "too_large", "overloaded", "not_ready", "bad_request", "not_found", "unauthorized", "internal")
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from service.settings import resolve_model_dir
+from stance.service.settings import resolve_model_dir
 
-log = logging.getLogger("service")
+log = logging.getLogger("stance.service")
 
 ModelLoader = Callable[[Path], Any]  # folder -> object with predict / analyze / targets / settings
 
@@ -57,7 +57,7 @@ def model_loader(runtime: str = "torch") -> ModelLoader:
     """``StanceModel.from_pretrained`` with a runtime (``torch`` or ``onnx``)."""
 
     def load(directory: Path) -> Any:
-        from models import StanceModel
+        from stance.models import StanceModel
 
         return StanceModel.from_pretrained(directory, runtime=runtime)
 

@@ -6,10 +6,9 @@ from __future__ import annotations
 import time
 
 from fastapi import HTTPException
+from stance.service.errors import error_response
+from stance.service.metrics import ServiceMetrics
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from service.errors import error_response
-from service.metrics import ServiceMetrics
 
 
 class MetricsMiddleware:

@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
-
-from service.settings import ServiceSettings
+from stance.service.settings import ServiceSettings
 
 EXAMPLE_ARTICLE_PATH = Path(__file__).with_name("static") / "example_article.txt"
 

@@ -84,7 +84,7 @@ def available_cores() -> int:
 
 def resolve_model_dir(model_dir: str | os.PathLike | None) -> Path:
     """The model folder to serve, failing early with a message a person can act on."""
-    from models import DEFAULT_MODEL_DIR
+    from stance.models import DEFAULT_MODEL_DIR
 
     if model_dir is None:
         if not (DEFAULT_MODEL_DIR / "config.json").is_file():

@@ -99,8 +99,8 @@ def _targets(value: str | None) -> list[str] | None:
 
 
 def _load_model(path: str | None, runtime: str):
-    from models import StanceModel
-    from models.modeling import RUNTIMES
+    from stance.models import StanceModel
+    from stance.models.modeling import RUNTIMES
 
     if runtime not in RUNTIMES:  # a --runtime flag is checked by argparse; its default comes from the environment
         raise ValueError(f"STANCE_RUNTIME={runtime!r} is not a runtime; choose one of {', '.join(RUNTIMES)}")
@@ -109,11 +109,11 @@ def _load_model(path: str | None, runtime: str):
 
 
 def _train(args: argparse.Namespace) -> int:
-    from models import TargetSet, default_targets
-    from training.arguments import TrainingArguments
-    from training.data import load_examples, split_by_article
-    from training.evaluation import format_summary
-    from training.trainer import Trainer
+    from stance.models import TargetSet, default_targets
+    from stance.training.arguments import TrainingArguments
+    from stance.training.data import load_examples, split_by_article
+    from stance.training.evaluation import format_summary
+    from stance.training.trainer import Trainer
 
     init = None
     if args.init_model:
@@ -121,7 +121,7 @@ def _train(args: argparse.Namespace) -> int:
                                           ("--max-length", args.max_length)) if value is not None]  # fmt: skip
         if given:
             raise ValueError(f"--init-model keeps the model's own encoder, adapter, length and targets: drop {', '.join(given)}")
-        from models import StanceModel
+        from stance.models import StanceModel
 
         init = StanceModel.from_pretrained(args.init_model, trainable=True)
         targets = init.targets
@@ -169,8 +169,8 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from training.data import load_examples
-    from training.evaluation import StanceEvaluator, format_summary
+    from stance.training.data import load_examples
+    from stance.training.evaluation import StanceEvaluator, format_summary
 
     model = _load_model(args.model, args.runtime)
     examples = load_examples(args.data, targets=model.targets, text_dirs=_text_dirs(args))
@@ -185,7 +185,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from training.data import DataError, read_records
+    from stance.training.data import DataError, read_records
 
     rows = []
     problems = []
@@ -238,8 +238,8 @@ def _scores(stance: dict, voice) -> dict:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from service.app import serve
-    from service.settings import ServiceSettings
+    from stance.service.app import serve
+    from stance.service.settings import ServiceSettings
 
     serve(model_dir=args.model, host=args.host, port=args.port, settings=ServiceSettings.from_env(runtime=args.runtime))
     return 0
@@ -248,7 +248,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _text_dirs(args: argparse.Namespace) -> list[str] | None:
     if not args.text_dir:
         return None
-    from training.data import default_text_dirs
+    from stance.training.data import default_text_dirs
 
     return [*args.text_dir, *map(str, default_text_dirs())]
 

@@ -59,7 +59,7 @@ def tiny_encoder(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tiny_encoder, tmp_path_factory) -> Path:
     """A saved, untrained stance model (full fine-tuning layout) over the tiny encoder."""
-    from models import StanceModel
+    from stance.models import StanceModel
 
     model = StanceModel.from_encoder(str(tiny_encoder), lora_rank=None, max_length=64)
     directory = tmp_path_factory.mktemp("tiny-model") / "model"

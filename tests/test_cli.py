@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import stance.models.modeling as modeling
 from jsonl_rows import write_jsonl
+from stance.models import STANCE_LABELS, StanceModel, split_sentences
 
-import models.modeling as modeling
-from models import STANCE_LABELS, StanceModel, split_sentences
 from stance.cli import main
 
 ARTICLE = (

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from training.arguments import TrainingArguments
-from training.evaluation import format_summary
+from stance.training.arguments import TrainingArguments
+from stance.training.evaluation import format_summary
 
 if TYPE_CHECKING:
-    from training.trainer import TrainResult
+    from stance.training.trainer import TrainResult
 
 
 def model_card(result: TrainResult, args: TrainingArguments, data_counts: dict) -> str:

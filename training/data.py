@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from models import STANCE_LABELS, VOICE_LABELS, TargetSet, context_windows, sentence_hash, split_sentences
+from stance.models import STANCE_LABELS, VOICE_LABELS, TargetSet, context_windows, sentence_hash, split_sentences
 
 MAX_ERRORS_SHOWN = 20
 REPO_ROOT = Path(__file__).resolve().parents[1]

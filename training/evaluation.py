@@ -9,9 +9,8 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import classification_report, confusion_matrix, f1_score
-
-from models import STANCE_LABELS, VOICE_LABELS, StanceModel
-from training.data import StanceExample, article_contexts
+from stance.models import STANCE_LABELS, VOICE_LABELS, StanceModel
+from stance.training.data import StanceExample, article_contexts
 
 STANCED = ["favor", "against"]
 

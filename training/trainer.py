@@ -14,15 +14,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from stance.models import STANCE_LABELS, VOICE_LABELS, StanceModel, TargetSet, default_targets
+from stance.training.arguments import TrainingArguments
+from stance.training.card import model_card
+from stance.training.data import StanceExample
+from stance.training.evaluation import StanceEvaluator, gated
 from torch import nn
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
-
-from models import STANCE_LABELS, VOICE_LABELS, StanceModel, TargetSet, default_targets
-from training.arguments import TrainingArguments
-from training.card import model_card
-from training.data import StanceExample
-from training.evaluation import StanceEvaluator, gated
 
 BATCHES_PER_LENGTH_GROUP = 50
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from models import DEFAULT_MODEL_DIR, StanceModel, split_sentences
+from stance.models import DEFAULT_MODEL_DIR, StanceModel, split_sentences
 
 SEED_ARTICLE = Path(__file__).resolve().parents[2] / "seeds" / "000_f2f505aecd180d60.txt"
 

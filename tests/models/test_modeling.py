@@ -7,11 +7,10 @@ import math
 
 import numpy as np
 import pytest
+import stance.models.modeling as modeling
 import torch
 from safetensors.torch import load_file
-
-import models.modeling as modeling
-from models import STANCE_LABELS, VOICE_LABELS, StanceModel, split_sentences
+from stance.models import STANCE_LABELS, VOICE_LABELS, StanceModel, split_sentences
 
 SENTENCES = [
     "Serbia will never join NATO and will keep close ties with Moscow.",

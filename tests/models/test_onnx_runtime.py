@@ -13,10 +13,9 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
 from conftest_corpus import CORPUS  # noqa: E402
-
-from models import StanceModel  # noqa: E402
-from models.modeling import WEIGHTS_NAME, RuntimeOnlyEncoder  # noqa: E402
-from models.onnx_runtime import INT8_NAME, OnnxRuntime, export_onnx, onnx_path, use_onnx  # noqa: E402
+from stance.models import StanceModel  # noqa: E402
+from stance.models.modeling import WEIGHTS_NAME, RuntimeOnlyEncoder  # noqa: E402
+from stance.models.onnx_runtime import INT8_NAME, OnnxRuntime, export_onnx, onnx_path, use_onnx  # noqa: E402
 
 SENTENCES = CORPUS[:8]  # the tiny tokenizer knows these words
 
@@ -109,7 +108,7 @@ def test_use_onnx_reexports_when_the_weights_change(tiny_model_dir, tmp_path):
 
 
 def test_use_onnx_falls_back_to_a_user_cache(tiny_model_dir, tmp_path, monkeypatch):
-    import models.onnx_runtime as onnx_runtime
+    import stance.models.onnx_runtime as onnx_runtime
 
     monkeypatch.setenv("STANCE_CACHE", str(tmp_path / "user-cache"))
     monkeypatch.setattr(onnx_runtime, "_writable", lambda directory: False)

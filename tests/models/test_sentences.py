@@ -5,8 +5,7 @@ from __future__ import annotations
 from itertools import pairwise
 
 import pytest
-
-from models import Sentence, context_windows, sentence_hash, split_sentences
+from stance.models import Sentence, context_windows, sentence_hash, split_sentences
 
 ARTICLE = """Serbia rejects NATO membership bid
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from models import StanceModel, Target, TargetSet, default_targets
-from models.targets import DEFAULT_TARGETS_FILE
+from stance.models import StanceModel, Target, TargetSet, default_targets
+from stance.models.targets import DEFAULT_TARGETS_FILE
 
 CHINA = {
     "name": "china",

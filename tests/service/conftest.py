@@ -9,16 +9,15 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from stance.service.app import create_app
 from svc_helpers import SEED_ARTICLE, running, settings_for
-
-from service.app import create_app
 
 OTHER_DEV_METRICS = {"overall": {"f_avg": 0.5, "macro_f1": 0.4, "accuracy": 0.7, "ece": 0.05}, "targets": {}, "voice_accuracy": 0.9}
 
 
 @pytest.fixture(scope="session")
 def tiny_model(tiny_model_dir):
-    from models import StanceModel
+    from stance.models import StanceModel
 
     return StanceModel.from_pretrained(tiny_model_dir)
 
@@ -28,8 +27,7 @@ def other_model_dir(tiny_model_dir, tmp_path_factory) -> Path:
     """The tiny model renamed to version 2 with a head that always says ``against``, plus
     dev metrics in its training_config.json: a swap to it is visible in every answer."""
     import torch
-
-    from models import StanceModel
+    from stance.models import StanceModel
 
     model = StanceModel.from_pretrained(tiny_model_dir)
     model.settings.model_name = "tiny-other"

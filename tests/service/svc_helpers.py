@@ -9,8 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from fastapi.testclient import TestClient
-
-from service.settings import ServiceSettings
+from stance.service.settings import ServiceSettings
 
 SEED_ARTICLE = Path(__file__).resolve().parents[2] / "seeds" / "000_f2f505aecd180d60.txt"
 

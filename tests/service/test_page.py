@@ -12,9 +12,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from stance.models import DEFAULT_MODEL_DIR
 from svc_helpers import SEED_ARTICLE, settings_for, wait_until
-
-from models import DEFAULT_MODEL_DIR
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -186,7 +185,7 @@ def test_the_page_shows_server_errors(make_app, page_for):
 
 @pytest.mark.skipif(not (DEFAULT_MODEL_DIR / "config.json").is_file(), reason="no shipped default model in models/default")
 def test_the_default_model_marks_never_join_nato_as_against(page_for):
-    from service.app import create_app
+    from stance.service.app import create_app
 
     app = create_app(settings_for(DEFAULT_MODEL_DIR))
     with live_server(app) as url:

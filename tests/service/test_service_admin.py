@@ -6,10 +6,9 @@ from __future__ import annotations
 import threading
 
 import pytest
+from stance.models import StanceModel
+from stance.service.loading import model_loader
 from svc_helpers import GatedModel, running
-
-from models import StanceModel
-from service.loading import model_loader
 
 TOKEN = "test-token-123"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -24,7 +23,7 @@ def test_reload_is_off_without_a_token(make_app, other_model_dir):
 
 
 def test_the_token_comes_from_the_environment(monkeypatch, tiny_model_dir):
-    from service.app import create_app
+    from stance.service.app import create_app
 
     monkeypatch.setenv("STANCE_ADMIN_TOKEN", TOKEN)
     monkeypatch.setenv("STANCE_MODEL_DIR", str(tiny_model_dir))

@@ -8,10 +8,9 @@ import math
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from stance.models import STANCE_LABELS, VOICE_LABELS, split_sentences
+from stance.service.schemas import AnalyzeResponse, InfoResponse, PredictResponse
 from svc_helpers import running
-
-from models import STANCE_LABELS, VOICE_LABELS, split_sentences
-from service.schemas import AnalyzeResponse, InfoResponse, PredictResponse
 
 NATO_SENTENCE = "Serbia will never join NATO and will maintain its close ties with Moscow and Beijing."
 
@@ -132,8 +131,8 @@ def test_the_onnx_runtime_serves_the_same_answers_as_in_process(make_app, tiny_m
     pytest.importorskip("onnxruntime")
     import shutil
 
-    from models import StanceModel
-    from service.loading import model_loader
+    from stance.models import StanceModel
+    from stance.service.loading import model_loader
 
     model_dir = shutil.copytree(tiny_model_dir, tmp_path / "model")
     app = make_app(model_dir=model_dir, loader=model_loader("onnx"))
@@ -150,7 +149,7 @@ def test_the_onnx_runtime_serves_the_same_answers_as_in_process(make_app, tiny_m
 
 
 def test_info_shows_dev_metrics_from_the_model_folder(make_app, other_model_dir):
-    from service.loading import model_loader
+    from stance.service.loading import model_loader
 
     app = make_app(model_dir=other_model_dir, loader=model_loader("torch"))
     with running(app) as client:
@@ -208,9 +207,9 @@ def test_docs_work_offline_and_show_seed_examples(client):
 
 
 def test_docs_fall_back_to_a_built_in_page_without_swagger_files(make_app, monkeypatch):
-    import service.docs
+    import stance.service.docs
 
-    monkeypatch.setattr(service.docs, "swagger_assets", lambda: None)
+    monkeypatch.setattr(stance.service.docs, "swagger_assets", lambda: None)
     with running(make_app()) as client:
         docs = client.get("/docs")
         assert docs.status_code == 200 and "/static/docs.js" in docs.text

@@ -7,11 +7,10 @@ import asyncio
 import threading
 
 import pytest
+from stance.service.batching import Batcher
+from stance.service.errors import BadRequest, NotReady, Overloaded
+from stance.service.loading import LoadedModel
 from svc_helpers import GatedModel, running, wait_until
-
-from service.batching import Batcher
-from service.errors import BadRequest, NotReady, Overloaded
-from service.loading import LoadedModel
 
 
 def hold_then_queue(client, app, gated, payloads):

@@ -135,7 +135,7 @@ def test_503_until_the_model_is_loaded(make_app, tiny_model):
 
 
 def test_a_model_that_fails_to_load_stays_503_with_the_reason(make_app, tmp_path):
-    from service.loading import model_loader
+    from stance.service.loading import model_loader
 
     (tmp_path / "config.json").write_text("{}")  # a folder that looks like a model but is not one
     app = make_app(model_dir=tmp_path, loader=model_loader("torch"))

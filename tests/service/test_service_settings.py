@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-import models
-from service.settings import ServiceSettings, available_cores, resolve_model_dir
+import stance.models
+from stance.service.settings import ServiceSettings, available_cores, resolve_model_dir
 
 
 def test_defaults_env_then_overrides():
@@ -45,10 +44,10 @@ def test_threads_default_to_the_cores():
 
 
 def test_missing_default_model_fails_with_a_clear_message(monkeypatch, tmp_path):
-    monkeypatch.setattr(models, "DEFAULT_MODEL_DIR", tmp_path / "default")
+    monkeypatch.setattr(stance.models, "DEFAULT_MODEL_DIR", tmp_path / "default")
     with pytest.raises(FileNotFoundError, match="no default model .*stance serve --model DIR"):
         resolve_model_dir(None)
-    from service.app import serve
+    from stance.service.app import serve
 
     with pytest.raises(FileNotFoundError, match="no default model"):
         serve(model_dir=None, port=0, settings=ServiceSettings())
@@ -70,7 +69,7 @@ def test_cli_serve_reports_a_missing_model(capsys, tmp_path):
 
 
 def test_python_m_service_flags(capsys, tmp_path):
-    from service.__main__ import main
+    from stance.service.__main__ import main
 
     assert main(["--model", str(tmp_path / "nope"), "--max-batch", "8"]) == 2
     assert "does not exist" in capsys.readouterr().err

@@ -9,9 +9,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
-from models import default_targets, split_sentences
-from training.data import DataError, load_examples
+from stance.models import default_targets, split_sentences
+from stance.training.data import DataError, load_examples
 
 REPO = Path(__file__).resolve().parents[2]
 SEEDS = REPO / "seeds"

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 from jsonl_rows import write_jsonl
-
-from models import default_targets, sentence_hash, split_sentences
-from training.data import DataError, StanceExample, article_contexts, load_examples, read_records, split_by_article
+from stance.models import default_targets, sentence_hash, split_sentences
+from stance.training.data import DataError, StanceExample, article_contexts, load_examples, read_records, split_by_article
 
 TARGETS = default_targets()
 ARTICLE = (

@@ -7,10 +7,9 @@ from collections import Counter
 
 import numpy as np
 import pytest
-
-from models import STANCE_LABELS, StanceModel
-from training.data import StanceExample
-from training.evaluation import StanceEvaluator, expected_calibration_error, f_avg, format_summary, gated, label_metrics, macro_f1
+from stance.models import STANCE_LABELS, StanceModel
+from stance.training.data import StanceExample
+from stance.training.evaluation import StanceEvaluator, expected_calibration_error, f_avg, format_summary, gated, label_metrics, macro_f1
 
 # ---- F_avg and macro-F1 ---------------------------------------------------------------
 

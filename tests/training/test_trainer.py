@@ -8,12 +8,11 @@ import math
 import numpy as np
 import pytest
 import torch
+from stance.models import STANCE_LABELS, StanceModel
+from stance.training.arguments import TrainingArguments
+from stance.training.data import StanceExample
+from stance.training.trainer import Trainer, _fit_temperature
 from torch import nn
-
-from models import STANCE_LABELS, StanceModel
-from training.arguments import TrainingArguments
-from training.data import StanceExample
-from training.trainer import Trainer, _fit_temperature
 
 # Eight sentences whose labels toward NATO are told apart by their words.
 SEPARABLE = [
