@@ -28,6 +28,8 @@ from stance.models import STANCE_LABELS, VOICE_LABELS, TargetSet, context_window
 MAX_ERRORS_SHOWN = 20
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_URW_DEV = Path("datasets") / "semeval2025-urw" / "dev"
+SHARED_SEMEVAL2023_EN = Path("datasets") / "semeval2023-task3" / "en" / "train-articles-subtask-2"
+SHARED_TEXT_DIRS = (SHARED_URW_DEV, SHARED_SEMEVAL2023_EN)
 
 
 class DataError(ValueError):
@@ -81,7 +83,7 @@ def shared_dir() -> Path:
 
 
 def default_text_dirs() -> list[Path]:
-    return [REPO_ROOT / "seeds", shared_dir() / SHARED_URW_DEV]
+    return [REPO_ROOT / "seeds", *(shared_dir() / folder for folder in SHARED_TEXT_DIRS)]
 
 
 def read_records(path: str | os.PathLike, problems: list[str] | None = None) -> Iterator[tuple[int, dict]]:
@@ -223,8 +225,8 @@ def article_sentences(article_id: str, text_dirs: tuple[Path, ...]) -> list[str]
             return [s.text for s in split_sentences(path.read_text(encoding="utf-8"))]
     raise SourceTextMissing(
         f"no text for article {article_id} in {', '.join(map(str, text_dirs))}: these labels point at the "
-        f"SemEval-2025 Task 10 articles; place the project's shared/ folder beside the repository "
-        f"(or set STANCE_SHARED) so that {SHARED_URW_DEV} is found"
+        f"SemEval-2025 Task 10 or SemEval-2023 Task 3 articles; place the project's shared/ folder beside the "
+        f"repository (or set STANCE_SHARED) so that {' and '.join(map(str, SHARED_TEXT_DIRS))} are found"
     )
 
 
