@@ -15,6 +15,7 @@ from stance.training.data import DataError, load_examples
 REPO = Path(__file__).resolve().parents[2]
 SEEDS = REPO / "seeds"
 URW_DEV = REPO.parent / "shared" / "datasets" / "semeval2025-urw" / "dev"
+SEMEVAL2023_EN = REPO.parent / "shared" / "datasets" / "semeval2023-task3" / "en" / "train-articles-subtask-2"
 needs_shared = pytest.mark.skipif(not URW_DEV.is_dir(), reason="../shared/datasets is not beside the repository")
 
 
@@ -54,9 +55,25 @@ def test_real_article_labels_cover_every_sentence_of_every_dev_article():
 
 
 @needs_shared
-def test_no_sentence_of_the_dev_articles_is_in_the_repository():
+def test_semeval2023_labels_cover_every_sentence_of_their_articles_and_pass_history_matches():
+    examples = load_examples(SEEDS / "labels" / "semeval2023-train.jsonl", targets=default_targets())
+    labelled = Counter(ex.article_id for ex in examples)
+    assert len(labelled) >= 150 and len(examples) >= 4 * 8000
+    for article_id, pairs in labelled.items():
+        path = SEMEVAL2023_EN / f"{article_id}.txt"
+        assert pairs == 4 * len(split_sentences(path.read_text(encoding="utf-8"))), article_id
+    passes = [json.loads(line) for line in (SEEDS / "labels" / "semeval2023-train.passes.jsonl").open()]
+    final = [json.loads(line) for line in (SEEDS / "labels" / "semeval2023-train.jsonl").open()]
+    assert [(p["article_id"], p["sentence_id"], p["sentence_hash"]) for p in passes] == [
+        (r["article_id"], r["sentence_id"], r["sentence_hash"]) for r in final
+    ]
+    assert not set(labelled) & {path.stem for path in URW_DEV.glob("*.txt")}
+
+
+@needs_shared
+def test_no_sentence_of_the_shared_articles_is_in_the_repository():
     sentences = set()
-    for path in URW_DEV.glob("*.txt"):
+    for path in [*URW_DEV.glob("*.txt"), *SEMEVAL2023_EN.glob("*.txt")]:
         for sentence in split_sentences(path.read_text(encoding="utf-8")):
             text = " ".join(sentence.text.split())
             if len(text) >= 60:
