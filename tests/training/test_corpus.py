@@ -30,6 +30,17 @@ def test_seed_corpus_covers_every_target_with_favor_and_against():
     assert {ex.voice for ex in examples} == {"author", "reported"}
 
 
+def test_hard_case_corpus_is_single_sentences_apart_from_the_behaviour_checklist():
+    examples = load_examples(SEEDS / "corpus-hard-cases.jsonl", targets=default_targets())
+    texts = {ex.text for ex in examples}
+    assert len(texts) >= 450
+    assert all(len(split_sentences(text)) == 1 for text in texts)
+    checklist = [json.loads(line) for line in (SEEDS / "behaviour" / "hard-cases.jsonl").open(encoding="utf-8")]
+    assert not texts & {row["text"] for row in checklist}
+    assert {row["label"] for row in checklist} <= {"favor", "against", "neutral", "none"}
+    assert Counter(row["case"] for row in checklist)["distractor"] >= 10
+
+
 def test_seed_article_labels_join_the_shipped_text():
     examples = load_examples(SEEDS / "labels" / "seed-article.jsonl", targets=default_targets())
     nato = {ex.text: ex.label for ex in examples if ex.target == "nato"}

@@ -1,0 +1,37 @@
+"""Behaviour checklist of the hard cases found on reserved real articles (seeds/behaviour/hard-cases.jsonl):
+distractor names, favour toward Russia, plain mentions of the war, two targets, joining the EU or NATO,
+and the guide's version-2 hard cases. Prints the share each model gets right, per case."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+from pathlib import Path
+
+from stance.models import DEFAULT_MODEL_DIR, StanceModel
+
+CHECKLIST = Path(__file__).resolve().parents[1] / "seeds" / "behaviour" / "hard-cases.jsonl"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("models", nargs="*", default=[str(DEFAULT_MODEL_DIR)], help="model folders")
+    parser.add_argument("--checklist", type=Path, default=CHECKLIST)
+    args = parser.parse_args()
+    rows = [json.loads(line) for line in args.checklist.open(encoding="utf-8")]
+    cases = sorted({row["case"] for row in rows})
+    print(f"| model | {' | '.join(cases)} | all |")
+    print(f"| --- |{' --- |' * (len(cases) + 1)}")
+    for folder in args.models:
+        predictions = StanceModel.from_pretrained(folder).predict([row["text"] for row in rows])
+        right, total = Counter(), Counter()
+        for row, prediction in zip(rows, predictions, strict=True):
+            total[row["case"]] += 1
+            right[row["case"]] += prediction.stance[row["target"]].label == row["label"]
+        cells = " | ".join(f"{right[case]}/{total[case]}" for case in cases)
+        print(f"| {folder} | {cells} | {sum(right.values())}/{len(rows)} |")
+
+
+if __name__ == "__main__":
+    main()
