@@ -1,4 +1,5 @@
-"""What the classifier returns, as plain dataclasses that serialise to the API's JSON."""
+"""What the classifier returns, as plain dataclasses, and the one JSON shape of a prediction
+(``prediction_json``) that the API, ``stance predict`` and its Ray engine all write."""
 
 from __future__ import annotations
 
@@ -27,6 +28,20 @@ class Voice:
     score: float
 
 
+def prediction_json(stance: dict[str, TargetStance], voice: Voice, *, gate_flags: bool = True) -> dict:
+    """``{"stance": {target: {"label", "scores", "scored"}}, "voice": {"label", "score"}}``.
+
+    ``gate_flags=False`` leaves out ``scored``: the rows of ``stance predict`` have never carried it.
+    """
+    return {
+        "stance": {
+            name: {"label": result.label, "scores": dict(result.scores), **({"scored": result.scored} if gate_flags else {})}
+            for name, result in stance.items()
+        },
+        "voice": {"label": voice.label, "score": voice.score},
+    }
+
+
 @dataclass(frozen=True)
 class SentencePrediction:
     text: str
@@ -34,7 +49,7 @@ class SentencePrediction:
     voice: Voice
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {"text": self.text, **prediction_json(self.stance, self.voice)}
 
 
 @dataclass(frozen=True)
@@ -45,6 +60,9 @@ class AnalyzedSentence:
     text: str
     stance: dict[str, TargetStance]
     voice: Voice
+
+    def to_dict(self) -> dict:
+        return {"index": self.index, "start": self.start, "end": self.end, "text": self.text, **prediction_json(self.stance, self.voice)}
 
 
 @dataclass(frozen=True)
@@ -75,7 +93,7 @@ class ArticleAnalysis:
     summary: dict[str, TargetSummary]
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {"sentences": [sentence.to_dict() for sentence in self.sentences], "summary": {name: asdict(s) for name, s in self.summary.items()}}
 
 
 def summarize_article(sentences: Sequence[Sentence], predictions: Sequence[SentencePrediction], targets: Sequence[str]) -> ArticleAnalysis:

@@ -178,7 +178,7 @@ def _add_routes(app: FastAPI, state: ServiceState) -> None:
         targets = _check_targets(loaded, payload.targets)
         texts = [payload.inputs] if isinstance(payload.inputs, str) else list(payload.inputs)
         predictions, served_by = await state.batcher.predict(texts, targets=targets)
-        return JSONResponse({"model": served_by.identity(), "predictions": [_prediction_json(p) for p in predictions]})
+        return JSONResponse({"model": served_by.identity(), "predictions": [p.to_dict() for p in predictions]})
 
     async def analyze(payload) -> JSONResponse:
         """Split an article into sentences (with character offsets), score each, and
@@ -282,16 +282,6 @@ def _check_targets(loaded: LoadedModel, names: list[str] | None) -> list[str] | 
         return [target.name for target in loaded.model.targets.select(names)]
     except (KeyError, ValueError) as error:
         raise BadRequest(str(error.args[0]) if error.args else str(error)) from None
-
-
-def _prediction_json(prediction: Any) -> dict[str, Any]:
-    return {
-        "text": prediction.text,
-        "stance": {
-            name: {"label": result.label, "scores": dict(result.scores), "scored": result.scored} for name, result in prediction.stance.items()
-        },
-        "voice": {"label": prediction.voice.label, "score": prediction.voice.score},
-    }
 
 
 def serve(*, model_dir: str | None = None, host: str = "127.0.0.1", port: int = 8000, settings: ServiceSettings | None = None) -> None:

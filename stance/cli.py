@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -69,8 +70,10 @@ def _parser() -> argparse.ArgumentParser:
 
     predict = commands.add_parser("predict", help="score rows of text")
     predict.add_argument("--model", help="model folder (default: the shipped default model)")
-    predict.add_argument("--input", required=True, help=".jsonl or .csv rows with 'text' (and optional 'id')")
-    predict.add_argument("--output", required=True, help=".jsonl to write")
+    predict.add_argument(
+        "--input", required=True, help=".jsonl or .csv rows with 'text' (and optional 'id'); --engine ray: a file, folder or glob of .jsonl or .parquet shards"
+    )
+    predict.add_argument("--output", required=True, help=".jsonl to write; --engine ray: a folder of shards to create")
     predict.add_argument("--targets", help="comma-separated targets (default: all)")
     predict.add_argument("--split", action="store_true", help="treat each text as an article: one output row per sentence")
     predict.add_argument("--no-gate", action="store_true", help="with --split: score every pair, even with no alias of the target near the sentence")
@@ -80,6 +83,18 @@ def _parser() -> argparse.ArgumentParser:
         choices=["torch", "onnx", "auto"],
         default=os.environ.get("STANCE_RUNTIME") or "auto",
         help="onnx: int8 ONNX Runtime, exported once to <model>/onnx/ (2.7x torch); auto (default, or env STANCE_RUNTIME): onnx when installed",
+    )
+    predict.add_argument("--rows-per-call", type=int, default=ARTICLES_PER_PASS, help="rows the model scores per call: articles with --split, each actor's batch with --engine ray")
+    predict.add_argument("--skip-bad-rows", action="store_true", help="skip and count rows without text instead of stopping before any output")
+    predict.add_argument("--engine", choices=["local", "ray"], default="local", help="local (default): this process; ray: an actor pool on a Ray cluster")
+    on_ray = predict.add_argument_group("--engine ray (pip install '.[ray]')")
+    on_ray.add_argument("--address", default=os.environ.get("RAY_ADDRESS"), help="a Ray cluster to join (default: env RAY_ADDRESS, else a local Ray on this machine)")
+    on_ray.add_argument("--workers", type=int, help="actors, each loading the model once (default: one per CPU of the cluster)")
+    on_ray.add_argument("--gpus-per-worker", type=float, default=0.0, help="GPUs per actor; above 0 the actors score with torch on CUDA")
+    on_ray.add_argument("--output-format", choices=["parquet", "jsonl"], default="parquet", help="format of the output shards")
+    on_ray.add_argument("--overwrite", action="store_true", help="replace an existing output folder (it is kept until the new one is complete)")
+    on_ray.add_argument(
+        "--shared-model", action="store_true", help="--model is a path every node sees: actors load it there instead of receiving a copy with the job"
     )
     predict.set_defaults(run=_predict)
 
@@ -185,56 +200,80 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    if args.rows_per_call < 1:
+        raise ValueError("--rows-per-call must be at least 1")
+    if args.engine == "ray":
+        return _predict_on_ray(args)
+    from stance.models.rows import score_rows, text_problem
     from stance.training.data import DataError, read_records
 
+    begin = time.perf_counter()
     rows = []
     problems = []
     for line_no, row in read_records(args.input):
-        text = row.get("text")
-        if not isinstance(text, str) or not text.strip():
-            problems.append(f"{args.input}:{line_no}: missing or empty 'text'")
+        problem = text_problem(row)
+        if problem:
+            problems.append(f"{args.input}:{line_no}: {problem}")
+            if args.skip_bad_rows:
+                continue
         rows.append(row)
-    if problems:
+    if problems and not args.skip_bad_rows:
         raise DataError(problems)
     model = _load_model(args.model, args.runtime)
     targets = _targets(args.targets)
     model.targets.select(targets)
     gate = False if args.no_gate else None  # lone rows (no --split) are never gated
+    per_call = args.rows_per_call if args.split else max(len(rows), 1)  # lone rows: one call, as the int8 runtime's scales depend on the batch
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
+    output_rows = 0
     with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=output.parent, prefix=f".{output.name}.", delete=False) as handle:
         try:
-            if args.split:
-                analyses = (
-                    analysis
-                    for begin in range(0, len(rows), ARTICLES_PER_PASS)
-                    for analysis in model.analyze_many(
-                        [row["text"] for row in rows[begin : begin + ARTICLES_PER_PASS]], targets=targets, gate=gate, batch_size=args.batch_size
-                    )
-                )
-                for row, analysis in zip(rows, analyses, strict=True):
-                    for sentence in analysis.sentences:
-                        out = {k: v for k, v in row.items() if k != "text"}
-                        out.update(sentence_index=sentence.index, start=sentence.start, end=sentence.end, text=sentence.text)
-                        out.update(_scores(sentence.stance, sentence.voice))
-                        handle.write(json.dumps(out, ensure_ascii=False) + "\n")
-            else:
-                predictions = model.predict([row["text"] for row in rows], targets=targets, gate=gate, batch_size=args.batch_size)
-                for row, prediction in zip(rows, predictions, strict=True):
-                    handle.write(json.dumps({**row, **_scores(prediction.stance, prediction.voice)}, ensure_ascii=False) + "\n")
+            for start in range(0, len(rows), per_call):
+                scored = score_rows(model, rows[start : start + per_call], split=args.split, targets=targets, gate=gate, batch_size=args.batch_size)
+                handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in scored)
+                output_rows += len(scored)
         except BaseException:
             os.unlink(handle.name)
             raise
     os.replace(handle.name, output)
-    print(f"{len(rows)} rows scored, written to {output}", file=sys.stderr)
+    _report_scored(rows=len(rows), output_rows=output_rows, skipped=len(problems), seconds=time.perf_counter() - begin, output=output)
     return 0
 
 
-def _scores(stance: dict, voice) -> dict:
-    return {
-        "stance": {name: {"label": s.label, "scores": s.scores} for name, s in stance.items()},
-        "voice": {"label": voice.label, "score": voice.score},
-    }
+def _predict_on_ray(args: argparse.Namespace) -> int:
+    from stance import ray_engine
+
+    job = ray_engine.ScoringJob(
+        input=args.input,
+        output=args.output,
+        model_dir=args.model,
+        shared_model=args.shared_model,
+        runtime=args.runtime,
+        split=args.split,
+        targets=_targets(args.targets),
+        gate=False if args.no_gate else None,
+        batch_size=args.batch_size,
+        rows_per_call=args.rows_per_call,
+        workers=args.workers,
+        gpus_per_worker=args.gpus_per_worker,
+        address=args.address,
+        output_format=args.output_format,
+        skip_bad_rows=args.skip_bad_rows,
+        overwrite=args.overwrite,
+    )
+    report = ray_engine.run(job)
+    _report_scored(rows=report.rows, output_rows=report.output_rows, skipped=report.skipped, seconds=report.seconds, output=Path(args.output))
+    return 0
+
+
+def _report_scored(*, rows: int, output_rows: int, skipped: int, seconds: float, output: Path) -> None:
+    """The last line of every ``predict`` run; without --split each row is one sentence."""
+    skipped_note = f", {skipped} rows without text skipped" if skipped else ""
+    print(
+        f"{rows} rows scored: {output_rows} sentences in {seconds:.1f} s ({output_rows / max(seconds, 1e-9):.1f} sentences/s){skipped_note}, written to {output}",
+        file=sys.stderr,
+    )
 
 
 def _serve(args: argparse.Namespace) -> int:

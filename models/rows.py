@@ -1,0 +1,44 @@
+"""Rows in, rows out: the one function that turns a batch of input rows into the output rows
+of ``stance predict``, whichever engine runs it (in-process, or an actor of a Ray job), so
+that the two cannot drift."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from stance.models.predictions import prediction_json
+
+
+def text_problem(row: dict) -> str | None:
+    """Why a row cannot be scored, or None: every row needs a non-empty ``text``."""
+    text = row.get("text")
+    return None if isinstance(text, str) and text.strip() else "missing or empty 'text'"
+
+
+def score_rows(model, rows: Sequence[dict], *, split: bool, targets: Sequence[str] | None, gate: bool | None, batch_size: int) -> list[dict]:
+    """Each row with ``stance`` and ``voice`` added; with ``split`` each row is an article and
+    becomes one row per sentence: its other fields, ``sentence_index``, ``start``, ``end``,
+    the sentence as ``text``, ``stance`` and ``voice``.
+
+    ``gate`` (None: the model's setting) applies to articles only; lone texts are always scored.
+    ``model`` is a ``StanceModel``; only its public ``predict`` and ``analyze_many`` are used.
+    """
+    texts = [row["text"] for row in rows]
+    if not split:
+        predictions = model.predict(texts, targets=targets, gate=bool(gate), batch_size=batch_size)
+        return [{**row, **prediction_json(p.stance, p.voice, gate_flags=False)} for row, p in zip(rows, predictions, strict=True)]
+    scored = []
+    for row, analysis in zip(rows, model.analyze_many(texts, targets=targets, gate=gate, batch_size=batch_size), strict=True):
+        fields = {key: value for key, value in row.items() if key != "text"}
+        for sentence in analysis.sentences:
+            scored.append(
+                {
+                    **fields,
+                    "sentence_index": sentence.index,
+                    "start": sentence.start,
+                    "end": sentence.end,
+                    "text": sentence.text,
+                    **prediction_json(sentence.stance, sentence.voice, gate_flags=False),
+                }
+            )
+    return scored

@@ -1,0 +1,275 @@
+"""``stance predict --engine ray``: score an archive of JSON Lines or Parquet shards on a Ray
+cluster (or a local Ray on this machine) with the same rows function as the local engine.
+
+A run is three steps: every shard is checked for rows without text (Ray tasks, one per shard),
+so that a bad row stops the run before anything is written; the rows are scored by an actor
+pool (``map_batches``), each actor loading the model once; the output shards are written into
+a temporary folder beside ``output`` and renamed into place when every write has succeeded.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from stance.models.rows import score_rows, text_problem
+
+JSONL_SUFFIXES = (".jsonl", ".json")
+PARQUET_SUFFIXES = (".parquet",)
+OUTPUT_FORMATS = ("parquet", "jsonl")
+PROBLEMS_PER_SHARD = 20  # a shard full of bad rows reports this many of them, and counts the rest
+INSTALL_HINT = 'the Ray engine needs Ray: pip install "stance-service[ray]" (in the repository: pip install ".[ray]")'
+
+
+@dataclass(frozen=True)
+class ScoringJob:
+    """What one ``stance predict --engine ray`` run does."""
+
+    input: str
+    output: str
+    model_dir: str | None = None
+    shared_model: bool = False  # model_dir is a path every node sees: actors load it there, nothing is shipped
+    runtime: str = "auto"
+    split: bool = False
+    targets: list[str] | None = None
+    gate: bool | None = None
+    batch_size: int = 16
+    rows_per_call: int = 32
+    workers: int | None = None  # default: one per CPU of the cluster (divided by cpus_per_worker)
+    cpus_per_worker: float = 1.0
+    gpus_per_worker: float = 0.0
+    address: str | None = None  # default: RAY_ADDRESS, else a new local Ray with this machine's cores
+    output_format: str = "parquet"
+    skip_bad_rows: bool = False
+    overwrite: bool = False
+
+
+@dataclass(frozen=True)
+class ScoringReport:
+    rows: int
+    skipped: int
+    output_rows: int
+    seconds: float
+
+
+def require_ray():
+    try:
+        import ray
+        import ray.data  # noqa: F401
+    except ImportError:
+        raise RuntimeError(INSTALL_HINT) from None
+    return ray
+
+
+def find_shards(pattern: str) -> tuple[str, list[Path]]:
+    """The input's format (``jsonl`` or ``parquet``) and its shards: a file, every shard under a
+    folder (recursively; hidden files and files such as ``_SUCCESS`` are not shards), or a glob."""
+    path = Path(pattern)
+    if path.is_dir():
+        candidates = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith((".", "_")))
+    elif path.is_file():
+        candidates = [path]
+    elif glob.has_magic(pattern):
+        candidates = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
+    else:
+        raise FileNotFoundError(f"{pattern}: no such file, folder or glob match")
+    shards = [p for p in candidates if p.suffix.lower() in JSONL_SUFFIXES + PARQUET_SUFFIXES]
+    if not shards:
+        raise FileNotFoundError(f"{pattern}: no .jsonl, .json or .parquet shards there")
+    formats = {"parquet" if p.suffix.lower() in PARQUET_SUFFIXES else "jsonl" for p in shards}
+    if len(formats) > 1:
+        raise ValueError(f"{pattern}: mixes JSON Lines and Parquet shards; score each format on its own")
+    return formats.pop(), [p.resolve() for p in shards]
+
+
+def check_shard(path: str, input_format: str) -> tuple[int, list[str], int, bool]:
+    """(rows, problems as ``shard:line`` or ``shard:row N``, bad rows, any row unreadable) of one shard.
+
+    Rows without text can be skipped; a line that is not JSON cannot (the reader would fail on it)."""
+    problems: list[str] = []
+    rows = bad = 0
+    unreadable = False
+
+    def bad_row(where: str, problem: str) -> None:
+        nonlocal bad
+        bad += 1
+        if len(problems) < PROBLEMS_PER_SHARD:
+            problems.append(f"{where}: {problem}")
+
+    if input_format == "jsonl":
+        from stance.training.data import read_records
+
+        malformed: list[str] = []
+        for line_no, row in read_records(path, malformed):
+            rows += 1
+            problem = text_problem(row)
+            if problem:
+                bad_row(f"{path}:{line_no}", problem)
+        for problem in malformed:
+            rows += 1
+            unreadable = True
+            bad_row(*problem.split(": ", 1))
+        return rows, problems, bad, unreadable
+    import pyarrow.parquet as pq
+
+    shard = pq.ParquetFile(path)
+    if "text" not in shard.schema_arrow.names:
+        rows = shard.metadata.num_rows
+        return rows, [f"{path}: no 'text' column ({rows} rows)"], rows, False
+    for batch in shard.iter_batches(columns=["text"]):
+        for text in batch.column(0).to_pylist():
+            rows += 1
+            problem = text_problem({"text": text})
+            if problem:
+                bad_row(f"{path}:row {rows}", problem)
+    return rows, problems, bad, unreadable
+
+
+class ArticleScorer:
+    """The Ray actor: loads the model once, then scores each batch of rows with ``score_rows``."""
+
+    def __init__(self, *, model_dir: str | None, model_files: dict | None, runtime: str, gpus: float, options: dict) -> None:
+        from stance.models import StanceModel
+
+        if model_files is not None:  # shipped with the job: unpack into this actor's own folder
+            model_dir = tempfile.mkdtemp(prefix="stance-model-")
+            for name, data in model_files.items():
+                target = Path(model_dir) / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+        self.model = StanceModel.from_pretrained(model_dir, runtime="torch" if gpus else runtime)
+        if gpus:
+            self.model.to("cuda")
+        self.options = options
+
+    def __call__(self, batch):
+        import pyarrow as pa
+
+        rows = [row for row in batch.to_pylist() if text_problem(row) is None]  # bad rows left after the check are skipped ones
+        scored = score_rows(self.model, rows, **self.options)
+        return pa.Table.from_pylist(scored)
+
+
+def _model_files(model_dir: str) -> dict[str, bytes]:
+    """Every file of a model folder (its ONNX export too, when there is one), to ship with the job."""
+    root = Path(model_dir)
+    if not (root / "config.json").is_file():
+        raise FileNotFoundError(f"{root} is not a stance model folder (no config.json)")
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _sink(output_format: str, path: str):
+    from ray.data.datasource import BlockBasedFileDatasink
+
+    class CountingSink(BlockBasedFileDatasink):
+        """Writes one shard per block and remembers how many rows were written in all."""
+
+        rows_written = 0
+
+        def __init__(self, path: str) -> None:
+            super().__init__(path, file_format=output_format)
+
+        def write_block_to_file(self, block, file) -> None:
+            if output_format == "parquet":
+                import pyarrow.parquet as pq
+
+                pq.write_table(block.to_arrow(), file)
+            else:  # the same bytes per row as the local engine's output
+                for row in block.to_arrow().to_pylist():
+                    file.write((json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8"))
+
+        def on_write_complete(self, write_result) -> None:
+            super().on_write_complete(write_result)
+            self.rows_written = write_result.num_rows
+
+    return CountingSink(path)
+
+
+def _check_output(output: Path, *, overwrite: bool) -> None:
+    if output.exists() and not overwrite:
+        raise ValueError(f"{output} already exists: choose another --output, or pass --overwrite to replace it")
+
+
+def _check_input(ray, input_format: str, shards: list[Path], *, skip_bad_rows: bool) -> tuple[int, int]:
+    """(rows, bad rows) over every shard; bad rows stop the run unless skipped."""
+    check = ray.remote(num_cpus=0.5)(check_shard)
+    results = ray.get([check.remote(str(shard), input_format) for shard in shards])
+    rows, bad = sum(r[0] for r in results), sum(r[2] for r in results)
+    unreadable = any(r[3] for r in results)
+    if bad and (unreadable or not skip_bad_rows):
+        from stance.training.data import MAX_ERRORS_SHOWN
+
+        shown = [problem for r in results for problem in r[1]][:MAX_ERRORS_SHOWN]
+        listed = "\n  ".join(shown)
+        more = f"\n  ... and {bad - len(shown)} more" if bad > len(shown) else ""
+        hint = "" if unreadable else "\n--skip-bad-rows scores the other rows and counts these"
+        raise ValueError(f"{bad} of {rows} rows cannot be scored, nothing was written:\n  {listed}{more}{hint}")
+    return rows, bad
+
+
+def run(job: ScoringJob) -> ScoringReport:
+    """Score ``job.input`` into ``job.output``; raises before writing anything when a row is bad."""
+    if job.output_format not in OUTPUT_FORMATS:
+        raise ValueError(f"--output-format must be one of {', '.join(OUTPUT_FORMATS)}")
+    ray = require_ray()
+    output = Path(job.output).resolve()
+    _check_output(output, overwrite=job.overwrite)
+    input_format, shards = find_shards(job.input)
+    model_files = None if job.model_dir is None or job.shared_model else _model_files(job.model_dir)
+    started_here = not ray.is_initialized()
+    if started_here:
+        ray.init(address=job.address or os.environ.get("RAY_ADDRESS") or None, include_dashboard=False, log_to_driver=False)
+    try:
+        begin = time.perf_counter()
+        rows, skipped = _check_input(ray, input_format, shards, skip_bad_rows=job.skip_bad_rows)
+        paths = [str(shard) for shard in shards]
+        dataset = ray.data.read_parquet(paths) if input_format == "parquet" else ray.data.read_json(paths, lines=True)
+        workers = job.workers or max(1, int(ray.cluster_resources().get("CPU", 1) // job.cpus_per_worker))
+        options = {"split": job.split, "targets": job.targets, "gate": job.gate, "batch_size": job.batch_size}
+        scored = dataset.map_batches(
+            ArticleScorer,
+            batch_size=job.rows_per_call,
+            batch_format="pyarrow",
+            concurrency=workers,
+            num_cpus=job.cpus_per_worker,
+            num_gpus=job.gpus_per_worker or None,
+            fn_constructor_kwargs={
+                "model_dir": job.model_dir,
+                "model_files": ray.put(model_files) if model_files is not None else None,
+                "runtime": job.runtime,
+                "gpus": job.gpus_per_worker,
+                "options": options,
+            },
+        )
+        output.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
+        try:
+            sink = _sink(job.output_format, str(staging))
+            scored.write_datasink(sink)
+            _replace(staging, output)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return ScoringReport(rows=rows - skipped, skipped=skipped, output_rows=sink.rows_written, seconds=time.perf_counter() - begin)
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def _replace(staging: Path, output: Path) -> None:
+    """Rename the finished output into place; an old output (``--overwrite``) goes only after."""
+    old = output.with_name(f".{output.name}.old-{os.getpid()}") if output.exists() else None
+    if old is not None:
+        os.replace(output, old)
+    os.replace(staging, output)
+    if old is not None:
+        if old.is_dir():
+            shutil.rmtree(old)
+        else:
+            old.unlink()
