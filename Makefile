@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[fast,bench,test]"
+	$(PY) -m pip install -q -e ".[fast,bench,test,ray]"
 	touch $@
 
 serve: install

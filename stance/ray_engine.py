@@ -16,6 +16,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from stance.models.rows import score_rows, text_problem
@@ -134,15 +135,17 @@ def check_shard(path: str, input_format: str) -> tuple[int, list[str], int, bool
 class ArticleScorer:
     """The Ray actor: loads the model once, then scores each batch of rows with ``score_rows``."""
 
-    def __init__(self, *, model_dir: str | None, model_files: dict | None, runtime: str, gpus: float, options: dict) -> None:
+    def __init__(self, *, model_dir: str | None, shipped_model: list | None, runtime: str, gpus: float, options: dict) -> None:
+        import ray
+
         from stance.models import StanceModel
 
-        if model_files is not None:  # shipped with the job: unpack into this actor's own folder
-            model_dir = tempfile.mkdtemp(prefix="stance-model-")
-            for name, data in model_files.items():
-                target = Path(model_dir) / name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(data)
+        if shipped_model is not None:  # [a reference to the folder's files]: this actor's own copy (an ONNX export it makes stays there)
+            self.shipped = tempfile.TemporaryDirectory(prefix="stance-model-")
+            model_dir = self.shipped.name
+            for name, data in ray.get(shipped_model[0]).items():
+                (Path(model_dir) / name).parent.mkdir(parents=True, exist_ok=True)
+                (Path(model_dir) / name).write_bytes(data)
         self.model = StanceModel.from_pretrained(model_dir, runtime="torch" if gpus else runtime)
         if gpus:
             self.model.to("cuda")
@@ -152,15 +155,15 @@ class ArticleScorer:
         import pyarrow as pa
 
         rows = [row for row in batch.to_pylist() if text_problem(row) is None]  # bad rows left after the check are skipped ones
-        scored = score_rows(self.model, rows, **self.options)
-        return pa.Table.from_pylist(scored)
+        return pa.Table.from_pylist(score_rows(self.model, rows, **self.options))
 
 
-def _model_files(model_dir: str) -> dict[str, bytes]:
-    """Every file of a model folder (its ONNX export too, when there is one), to ship with the job."""
+def model_files(model_dir: str) -> dict[str, bytes]:
+    """Every file of a model folder (with its ONNX export, when there is one), to ship to the actors
+    through Ray's object store, so that no node needs to see the driver's disk."""
     root = Path(model_dir)
     if not (root / "config.json").is_file():
-        raise FileNotFoundError(f"{root} is not a stance model folder (no config.json)")
+        raise FileNotFoundError(f"{model_dir} is not a stance model folder (no config.json)")
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
@@ -198,7 +201,7 @@ def _check_output(output: Path, *, overwrite: bool) -> None:
 
 def _check_input(ray, input_format: str, shards: list[Path], *, skip_bad_rows: bool) -> tuple[int, int]:
     """(rows, bad rows) over every shard; bad rows stop the run unless skipped."""
-    check = ray.remote(num_cpus=0.5)(check_shard)
+    check = ray.remote(check_shard)
     results = ray.get([check.remote(str(shard), input_format) for shard in shards])
     rows, bad = sum(r[0] for r in results), sum(r[2] for r in results)
     unreadable = any(r[3] for r in results)
@@ -221,7 +224,9 @@ def run(job: ScoringJob) -> ScoringReport:
     output = Path(job.output).resolve()
     _check_output(output, overwrite=job.overwrite)
     input_format, shards = find_shards(job.input)
-    model_files = None if job.model_dir is None or job.shared_model else _model_files(job.model_dir)
+    shipped = None if job.model_dir is None or job.shared_model else model_files(job.model_dir)
+    # The files go through the object store once; the actors are handed a reference in a list, which Ray leaves
+    # unresolved, so that the constructor stays small and each actor fetches the files when it starts.
     started_here = not ray.is_initialized()
     if started_here:
         ray.init(address=job.address or os.environ.get("RAY_ADDRESS") or None, include_dashboard=False, log_to_driver=False)
@@ -229,19 +234,21 @@ def run(job: ScoringJob) -> ScoringReport:
         begin = time.perf_counter()
         rows, skipped = _check_input(ray, input_format, shards, skip_bad_rows=job.skip_bad_rows)
         paths = [str(shard) for shard in shards]
-        dataset = ray.data.read_parquet(paths) if input_format == "parquet" else ray.data.read_json(paths, lines=True)
+        # Reading and writing ask for no CPU: the actors hold the cores, and a read that waits for one of them would never start.
+        read = ray.data.read_parquet if input_format == "parquet" else partial(ray.data.read_json, lines=True)
+        dataset = read(paths, num_cpus=0)
         workers = job.workers or max(1, int(ray.cluster_resources().get("CPU", 1) // job.cpus_per_worker))
         options = {"split": job.split, "targets": job.targets, "gate": job.gate, "batch_size": job.batch_size}
         scored = dataset.map_batches(
             ArticleScorer,
             batch_size=job.rows_per_call,
             batch_format="pyarrow",
-            concurrency=workers,
+            compute=ray.data.ActorPoolStrategy(size=workers),
             num_cpus=job.cpus_per_worker,
             num_gpus=job.gpus_per_worker or None,
             fn_constructor_kwargs={
-                "model_dir": job.model_dir,
-                "model_files": ray.put(model_files) if model_files is not None else None,
+                "model_dir": str(Path(job.model_dir).resolve()) if job.shared_model else None,
+                "shipped_model": [ray.put(shipped)] if shipped is not None else None,
                 "runtime": job.runtime,
                 "gpus": job.gpus_per_worker,
                 "options": options,
@@ -251,7 +258,7 @@ def run(job: ScoringJob) -> ScoringReport:
         staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
         try:
             sink = _sink(job.output_format, str(staging))
-            scored.write_datasink(sink)
+            scored.write_datasink(sink, ray_remote_args={"num_cpus": 0})
             _replace(staging, output)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
