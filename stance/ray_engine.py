@@ -135,7 +135,7 @@ def check_shard(path: str, input_format: str) -> tuple[int, list[str], int, bool
 class ArticleScorer:
     """The Ray actor: loads the model once, then scores each batch of rows with ``score_rows``."""
 
-    def __init__(self, *, model_dir: str | None, shipped_model: list | None, runtime: str, gpus: float, options: dict) -> None:
+    def __init__(self, *, model_dir: str | None, shipped_model: list | None, runtime: str, cpus: float, gpus: float, options: dict) -> None:
         import ray
 
         from stance.models import StanceModel
@@ -149,6 +149,13 @@ class ArticleScorer:
         self.model = StanceModel.from_pretrained(model_dir, runtime="torch" if gpus else runtime)
         if gpus:
             self.model.to("cuda")
+        elif getattr(self.model, "runtime", None) is not None:
+            # ONNX Runtime would start a thread per core of the node in every actor: one per CPU the actor holds
+            # (torch already follows OMP_NUM_THREADS, which Ray sets so).
+            from stance.models import DEFAULT_MODEL_DIR
+            from stance.models.onnx_runtime import use_onnx
+
+            use_onnx(self.model, model_dir=model_dir or DEFAULT_MODEL_DIR, threads=max(1, int(cpus)), export=False)
         self.options = options
 
     def __call__(self, batch):
@@ -225,8 +232,6 @@ def run(job: ScoringJob) -> ScoringReport:
     _check_output(output, overwrite=job.overwrite)
     input_format, shards = find_shards(job.input)
     shipped = None if job.model_dir is None or job.shared_model else model_files(job.model_dir)
-    # The files go through the object store once; the actors are handed a reference in a list, which Ray leaves
-    # unresolved, so that the constructor stays small and each actor fetches the files when it starts.
     started_here = not ray.is_initialized()
     if started_here:
         ray.init(address=job.address or os.environ.get("RAY_ADDRESS") or None, include_dashboard=False, log_to_driver=False)
@@ -246,10 +251,13 @@ def run(job: ScoringJob) -> ScoringReport:
             compute=ray.data.ActorPoolStrategy(size=workers),
             num_cpus=job.cpus_per_worker,
             num_gpus=job.gpus_per_worker or None,
+            # The model's files go through the object store once; each actor gets a reference in a list, which Ray
+            # leaves unresolved, so that the constructor stays small and the actor fetches the files when it starts.
             fn_constructor_kwargs={
-                "model_dir": str(Path(job.model_dir).resolve()) if job.shared_model else None,
+                "model_dir": str(Path(job.model_dir).resolve()) if job.shared_model and job.model_dir else None,
                 "shipped_model": [ray.put(shipped)] if shipped is not None else None,
                 "runtime": job.runtime,
+                "cpus": job.cpus_per_worker,
                 "gpus": job.gpus_per_worker,
                 "options": options,
             },
