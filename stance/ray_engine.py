@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -89,47 +89,67 @@ def find_shards(pattern: str) -> tuple[str, list[Path]]:
     return formats.pop(), [p.resolve() for p in shards]
 
 
-def check_shard(path: str, input_format: str) -> tuple[int, list[str], int, bool]:
-    """(rows, problems as ``shard:line`` or ``shard:row N``, bad rows, any row unreadable) of one shard.
+# What a JSON value becomes in an Arrow column: a field must keep one of these across rows and shards.
+JSON_KINDS = {str: "a string", bool: "true/false", int: "a number", float: "a number", dict: "an object", list: "a list"}
 
-    Rows without text can be skipped; a line that is not JSON cannot (the reader would fail on it)."""
-    problems: list[str] = []
-    rows = bad = 0
-    unreadable = False
 
-    def bad_row(where: str, problem: str) -> None:
-        nonlocal bad
-        bad += 1
-        if len(problems) < PROBLEMS_PER_SHARD:
-            problems.append(f"{where}: {problem}")
+@dataclass
+class ShardCheck:
+    """One shard read once before scoring: its rows, the bad ones, and the kind of each field."""
 
+    rows: int = 0
+    bad: int = 0
+    problems: list[str] = field(default_factory=list)  # the first PROBLEMS_PER_SHARD, as "shard:line: problem"
+    unreadable: bool = False  # a problem that --skip-bad-rows cannot skip: the reader itself would fail
+    kinds: dict[str, tuple[str, str]] = field(default_factory=dict)  # field -> (kind, where first seen)
+
+    def problem(self, where: str, problem: str, *, skippable: bool = True) -> None:
+        self.bad += 1
+        self.unreadable |= not skippable
+        if len(self.problems) < PROBLEMS_PER_SHARD:
+            self.problems.append(f"{where}: {problem}")
+
+    def field_kind(self, name: str, kind: str, where: str) -> None:
+        first = self.kinds.setdefault(name, (kind, where))
+        if first[0] != kind:
+            self.problem(where, f"'{name}' is {kind}, but {first[0]} at {first[1]} (a field keeps one type: it is an Arrow column)", skippable=False)
+
+
+def check_shard(path: str, input_format: str) -> ShardCheck:
+    """Every row of one shard: ``shard:line`` (JSON Lines) or ``shard:row N`` (Parquet) for each row without text;
+    for JSON Lines also lines that are not JSON and fields whose type changes, which no row skipping gets past."""
+    check = ShardCheck()
     if input_format == "jsonl":
         from stance.training.data import read_records
 
         malformed: list[str] = []
         for line_no, row in read_records(path, malformed):
-            rows += 1
+            check.rows += 1
+            where = f"{path}:{line_no}"
             problem = text_problem(row)
             if problem:
-                bad_row(f"{path}:{line_no}", problem)
+                check.problem(where, problem)
+            for name, value in row.items():
+                if value is not None:
+                    check.field_kind(name, JSON_KINDS[type(value)], where)
         for problem in malformed:
-            rows += 1
-            unreadable = True
-            bad_row(*problem.split(": ", 1))
-        return rows, problems, bad, unreadable
+            check.rows += 1
+            check.problem(*problem.split(": ", 1), skippable=False)
+        return check
     import pyarrow.parquet as pq
 
     shard = pq.ParquetFile(path)
     if "text" not in shard.schema_arrow.names:
-        rows = shard.metadata.num_rows
-        return rows, [f"{path}: no 'text' column ({rows} rows)"], rows, False
+        check.rows = shard.metadata.num_rows
+        check.problem(path, f"no 'text' column ({check.rows} rows)", skippable=False)
+        return check
     for batch in shard.iter_batches(columns=["text"]):
         for text in batch.column(0).to_pylist():
-            rows += 1
+            check.rows += 1
             problem = text_problem({"text": text})
             if problem:
-                bad_row(f"{path}:row {rows}", problem)
-    return rows, problems, bad, unreadable
+                check.problem(f"{path}:row {check.rows}", problem)
+    return check
 
 
 class ArticleScorer:
@@ -210,17 +230,23 @@ def _check_input(ray, input_format: str, shards: list[Path], *, skip_bad_rows: b
     """(rows, bad rows) over every shard; bad rows stop the run unless skipped."""
     check = ray.remote(check_shard)
     results = ray.get([check.remote(str(shard), input_format) for shard in shards])
-    rows, bad = sum(r[0] for r in results), sum(r[2] for r in results)
-    unreadable = any(r[3] for r in results)
-    if bad and (unreadable or not skip_bad_rows):
+    merged = ShardCheck()
+    for result in results:
+        merged.rows += result.rows
+        merged.bad += result.bad
+        merged.unreadable |= result.unreadable
+        merged.problems += result.problems
+        for name, (kind, where) in result.kinds.items():  # a type that changes from one shard to the next
+            merged.field_kind(name, kind, where)
+    if merged.bad and (merged.unreadable or not skip_bad_rows):
         from stance.training.data import MAX_ERRORS_SHOWN
 
-        shown = [problem for r in results for problem in r[1]][:MAX_ERRORS_SHOWN]
+        shown = merged.problems[:MAX_ERRORS_SHOWN]
         listed = "\n  ".join(shown)
-        more = f"\n  ... and {bad - len(shown)} more" if bad > len(shown) else ""
-        hint = "" if unreadable else "\n--skip-bad-rows scores the other rows and counts these"
-        raise ValueError(f"{bad} of {rows} rows cannot be scored, nothing was written:\n  {listed}{more}{hint}")
-    return rows, bad
+        more = f"\n  ... and {merged.bad - len(shown)} more" if merged.bad > len(shown) else ""
+        hint = "" if merged.unreadable else "\n--skip-bad-rows scores the other rows and counts these"
+        raise ValueError(f"{merged.bad} of {merged.rows} rows cannot be scored, nothing was written:\n  {listed}{more}{hint}")
+    return merged.rows, merged.bad
 
 
 def run(job: ScoringJob) -> ScoringReport:

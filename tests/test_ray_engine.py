@@ -115,15 +115,18 @@ def test_parquet_shards_by_glob_give_the_local_engines_rows_as_jsonl_and_bad_row
     assert "5 rows scored: 5 sentences" in (err := capsys.readouterr().err) and "1 rows without text skipped" in err
 
 
-def test_a_malformed_jsonl_line_is_named_even_when_bad_rows_are_skipped(tmp_path, tiny_model_dir, local_ray, capsys):
+def test_rows_no_reader_gets_past_are_named_even_when_bad_rows_are_skipped(tmp_path, tiny_model_dir, local_ray, capsys):
     source = write_jsonl(tmp_path / "part-0.jsonl", ARTICLES[:2])
     with source.open("a", encoding="utf-8") as handle:
         handle.write('{"id": "a9", "text": \n{"id": "a10"}\n')
+    other = write_jsonl(tmp_path / "part-1.jsonl", [{"id": 7, "text": "Rain fell."}])
     output = tmp_path / "scored"
-    command = ["predict", "--engine", "ray", "--model", str(tiny_model_dir), "--input", str(source), "--output", str(output), "--skip-bad-rows"]
-    assert main(command) == 2
+    command = ["predict", "--engine", "ray", "--model", str(tiny_model_dir), "--input", str(tmp_path / "part-*.jsonl"), "--output", str(output)]
+    assert main([*command, "--skip-bad-rows"]) == 2
     err = capsys.readouterr().err
     assert f"{source}:3: bad JSON" in err and f"{source}:4: missing or empty 'text'" in err
+    assert f"{other}:1: 'id' is a number, but a string at {source}:1" in err
+    assert "3 of 5 rows cannot be scored" in err
     assert not output.exists()
 
 
