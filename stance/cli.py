@@ -88,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--skip-bad-rows", action="store_true", help="skip and count rows without text instead of stopping before any output")
     predict.add_argument("--engine", choices=["local", "ray"], default="local", help="local (default): this process; ray: an actor pool on a Ray cluster")
     on_ray = predict.add_argument_group("--engine ray (pip install '.[ray]')")
-    on_ray.add_argument("--address", default=os.environ.get("RAY_ADDRESS"), help="a Ray cluster to join (default: env RAY_ADDRESS, else a local Ray on this machine)")
+    on_ray.add_argument("--address", help="a Ray cluster to join (default: env RAY_ADDRESS, else a local Ray on this machine)")
     on_ray.add_argument("--workers", type=int, help="actors, each loading the model once (default: one per CPU of the cluster)")
     on_ray.add_argument("--gpus-per-worker", type=float, default=0.0, help="GPUs per actor; above 0 the actors score with torch on CUDA")
     on_ray.add_argument("--output-format", choices=["parquet", "jsonl"], default="parquet", help="format of the output shards")

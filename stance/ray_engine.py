@@ -1,8 +1,9 @@
 """``stance predict --engine ray``: score an archive of JSON Lines or Parquet shards on a Ray
 cluster (or a local Ray on this machine) with the same rows function as the local engine.
 
-A run is three steps: every shard is checked for rows without text (Ray tasks, one per shard),
-so that a bad row stops the run before anything is written; the rows are scored by an actor
+A run is three steps: every shard is read once (Ray tasks, one per shard) for rows without
+text, lines that are not JSON and fields whose type changes (each an Arrow column), so that a
+bad row stops the run before anything is scored or written; the rows are scored by an actor
 pool (``map_batches``), each actor loading the model once; the output shards are written into
 a temporary folder beside ``output`` and renamed into place when every write has succeeded.
 """
@@ -260,7 +261,7 @@ def run(job: ScoringJob) -> ScoringReport:
     shipped = None if job.model_dir is None or job.shared_model else model_files(job.model_dir)
     started_here = not ray.is_initialized()
     if started_here:
-        ray.init(address=job.address or os.environ.get("RAY_ADDRESS") or None, include_dashboard=False, log_to_driver=False)
+        ray.init(address=job.address, include_dashboard=False, log_to_driver=False)  # no address: RAY_ADDRESS, else a local Ray
     try:
         begin = time.perf_counter()
         rows, skipped = _check_input(ray, input_format, shards, skip_bad_rows=job.skip_bad_rows)

@@ -5,14 +5,16 @@ an existing output folder. Skipped without the `ray` extra, except what needs no
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
 import pytest
 from jsonl_rows import write_jsonl
 
+import stance.ray_engine as ray_engine
 from stance.cli import main
-from stance.ray_engine import find_shards
+from stance.ray_engine import ArticleScorer, find_shards
 
 ARTICLES = [
     {"id": "a1", "outlet": "AP", "text": "NATO ministers met in Brussels. The alliance condemned the Kremlin.\n“We will never join NATO,” he said."},
@@ -128,6 +130,32 @@ def test_rows_no_reader_gets_past_are_named_even_when_bad_rows_are_skipped(tmp_p
     assert f"{other}:1: 'id' is a number, but a string at {source}:1" in err
     assert "3 of 5 rows cannot be scored" in err
     assert not output.exists()
+
+
+class DiesOnce(ArticleScorer):
+    """An actor whose process dies on its first batch, once in the whole run (a node lost mid-job)."""
+
+    marker = ""
+
+    def __call__(self, batch):
+        if not Path(self.marker).exists():
+            Path(self.marker).touch()
+            os._exit(1)
+        return super().__call__(batch)
+
+
+def test_a_dead_actor_is_replaced_and_every_row_is_written_once(tmp_path, tiny_model_dir, local_ray, monkeypatch):
+    from ray import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the actors cannot import this test module
+    monkeypatch.setattr(DiesOnce, "marker", str(tmp_path / "died"))
+    monkeypatch.setattr(ray_engine, "ArticleScorer", DiesOnce)
+    source = write_jsonl(tmp_path / "part-0.jsonl", ARTICLES)
+    output = tmp_path / "scored"
+    command = ["predict", "--engine", "ray", "--model", str(tiny_model_dir), "--input", str(source), "--output", str(output)]
+    assert main([*command, "--runtime", "torch", "--workers", "1", "--rows-per-call", "2"]) == 0
+    assert (tmp_path / "died").exists(), "an actor died"
+    assert sorted(row["id"] for row in read_shards(output)) == sorted(a["id"] for a in ARTICLES)
 
 
 def test_shards_of_one_format_are_found_under_a_folder_or_a_glob(tmp_path):
