@@ -255,6 +255,18 @@ def test_predict_row_without_text_fails_with_file_and_line(tmp_path, tiny_model_
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.jsonl"]
 
 
+def test_predict_skip_bad_rows_scores_the_others_and_counts_them(tmp_path, tiny_model_dir, model, capsys):
+    source = write_jsonl(tmp_path / "articles.jsonl", [{"id": "doc-1", "text": ARTICLE}, {"id": "x"}, {"id": "doc-2", "text": "Rain fell."}])
+    output = tmp_path / "sentences.jsonl"
+    command = ["predict", "--model", str(tiny_model_dir), "--input", str(source), "--output", str(output), "--split", "--skip-bad-rows"]
+    assert main([*command, "--rows-per-call", "1"]) == 0
+    rows = read_jsonl(output)
+    assert [(row["id"], row["sentence_index"]) for row in rows] == [("doc-1", i) for i in range(len(split_sentences(ARTICLE)))] + [("doc-2", 0)]
+    for row, analyzed in zip(rows, model.analyze(ARTICLE).sentences, strict=False):
+        assert row["stance"]["nato"]["scores"] == pytest.approx(analyzed.stance["nato"].scores, abs=1e-6)
+    assert f"2 rows scored: {len(rows)} sentences" in (err := capsys.readouterr().err) and "1 rows without text skipped" in err
+
+
 def test_predict_failure_leaves_an_existing_output_alone(tmp_path, tiny_model_dir, capsys):
     source = tmp_path / "rows.jsonl"
     source.write_text(json.dumps(INPUT[0]) + "\n{broken\n", encoding="utf-8")
