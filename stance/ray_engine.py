@@ -227,6 +227,13 @@ def _check_output(output: Path, *, overwrite: bool) -> None:
         raise ValueError(f"{output} already exists: choose another --output, or pass --overwrite to replace it")
 
 
+def _check_targets(model_dir: str | None, targets: list[str] | None) -> None:
+    """An unknown target fails here, not in every actor."""
+    from stance.models import DEFAULT_MODEL_DIR, TargetSet
+
+    TargetSet.load(Path(model_dir or DEFAULT_MODEL_DIR) / "targets.json").select(targets)
+
+
 def _check_input(ray, input_format: str, shards: list[Path], *, skip_bad_rows: bool) -> tuple[int, int]:
     """(rows, bad rows) over every shard; bad rows stop the run unless skipped."""
     check = ray.remote(check_shard)
@@ -259,6 +266,7 @@ def run(job: ScoringJob) -> ScoringReport:
     _check_output(output, overwrite=job.overwrite)
     input_format, shards = find_shards(job.input)
     shipped = None if job.model_dir is None or job.shared_model else model_files(job.model_dir)
+    _check_targets(job.model_dir, job.targets)
     started_here = not ray.is_initialized()
     if started_here:
         ray.init(address=job.address, include_dashboard=False, log_to_driver=False)  # no address: RAY_ADDRESS, else a local Ray

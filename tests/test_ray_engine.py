@@ -158,6 +158,15 @@ def test_a_dead_actor_is_replaced_and_every_row_is_written_once(tmp_path, tiny_m
     assert sorted(row["id"] for row in read_shards(output)) == sorted(a["id"] for a in ARTICLES)
 
 
+def test_an_unknown_target_fails_before_any_work(tmp_path, tiny_model_dir, local_ray, capsys):
+    source = write_jsonl(tmp_path / "part-0.jsonl", ARTICLES)
+    output = tmp_path / "scored"
+    command = ["predict", "--engine", "ray", "--model", str(tiny_model_dir), "--input", str(source), "--output", str(output), "--targets", "nato,china"]
+    assert main(command) == 2
+    assert "china" in capsys.readouterr().err
+    assert not output.exists()
+
+
 def test_shards_of_one_format_are_found_under_a_folder_or_a_glob(tmp_path):
     (tmp_path / "a" / "sub").mkdir(parents=True)
     write_jsonl(tmp_path / "a" / "x.jsonl", ARTICLES[:1])
