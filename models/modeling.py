@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -17,6 +15,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from scipy.special import softmax
+from stance.models.atomic import atomic_directory
 from stance.models.encoders import EncoderSource
 from stance.models.predictions import (
     ArticleAnalysis,
@@ -240,11 +239,9 @@ class StanceModel(nn.Module):
         return {k: v.detach().contiguous().cpu() for k, v in state.items()}
 
     def save_pretrained(self, directory: str | os.PathLike, *, model_card: str | None = None, extra_files: dict[str, str] | None = None) -> Path:
-        """Write the model to a temporary folder beside ``directory``, then rename it into place."""
+        """Write the model to a hidden folder beside ``directory``, then swap it into place (see ``stance.models.atomic``)."""
         directory = Path(directory)
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-        try:
+        with atomic_directory(directory) as staging:
             save_file(self._weights_to_save(), str(staging / WEIGHTS_NAME))
             config = self._encoder_config().to_dict()
             config.update(
@@ -261,10 +258,6 @@ class StanceModel(nn.Module):
                 (staging / "README.md").write_text(model_card, encoding="utf-8")
             for name, text in (extra_files or {}).items():
                 (staging / name).write_text(text, encoding="utf-8")
-            _replace_dir(staging, directory)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
         return directory
 
     def _encoder_config(self):
@@ -467,13 +460,3 @@ def _merge_lora(encoder: nn.Module, adapters: dict[str, torch.Tensor], lora: dic
                 raise ValueError(f"adapter {key} names no layer of the encoder: not an adapter for this encoder") from None
             layer.weight += scale * (up.to(layer.weight.dtype) @ down.to(layer.weight.dtype))
 
-
-def _replace_dir(staging: Path, directory: Path) -> None:
-    """Swap ``staging`` into ``directory``; an existing folder is moved aside first, never merged."""
-    old = None
-    if directory.exists():
-        old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
-        os.replace(directory, old)
-    os.replace(staging, directory)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

@@ -21,14 +21,13 @@ import json
 import logging
 import os
 import re
-import shutil
-import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
+from stance.models.atomic import copy_file, scratch_directory, write_file
 from torch import nn
 
 ONNX_DIR = "onnx"
@@ -116,7 +115,6 @@ def export_onnx(
     """
     _require_onnx()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     encoder = _base_encoder(model)
     with_token_types = _uses_token_types(model)
     wrapper = _Exportable(model, with_token_types).eval()
@@ -128,8 +126,7 @@ def export_onnx(
     previous_attention = getattr(encoder.config, "_attn_implementation", None)
     was_training = model.training
     model.eval()
-    with tempfile.TemporaryDirectory(prefix=".onnx-export-", dir=path.parent) as work:
-        work = Path(work)
+    with scratch_directory(path) as work:
         raw = work / "raw.onnx"
         try:
             # Eager attention traces to plain MatMul/Softmax, which ONNX Runtime fuses itself.
@@ -180,9 +177,7 @@ def export_onnx(
             finally:
                 quiet.setLevel(level)
             current = quantized
-        staged = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        shutil.copyfile(current, staged)
-        os.replace(staged, path)
+        copy_file(current, path)
     return path
 
 
@@ -323,9 +318,7 @@ def _record(path: Path, fingerprint: str) -> None:
         "torch": torch.__version__,
         "onnxruntime": onnxruntime.__version__,
     }
-    staged = meta.with_name(f".{META_NAME}.{os.getpid()}.tmp")
-    staged.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(staged, meta)
+    write_file(meta, json.dumps(data, indent=2) + "\n")
 
 
 def find_onnx(

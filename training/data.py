@@ -24,6 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from stance.models import STANCE_LABELS, VOICE_LABELS, TargetSet, context_windows, sentence_hash, split_sentences
+from stance.models.sentences import has_word
 
 MAX_ERRORS_SHOWN = 20
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -87,22 +88,38 @@ def default_text_dirs() -> list[Path]:
 
 
 def read_records(path: str | os.PathLike, problems: list[str] | None = None) -> Iterator[tuple[int, dict]]:
-    """(line number, row) pairs from a ``.jsonl`` or ``.csv`` file.
+    """(line number, row) pairs from a ``.jsonl`` or ``.csv`` file (UTF-8, a byte-order mark allowed).
 
-    A line that is not a JSON object raises DataError, or, when ``problems`` is given, is
-    recorded there so that the caller can report every bad line at once.
+    A line that is not a JSON object, or not UTF-8, raises DataError, or, when ``problems``
+    is given, is recorded there so that the caller can report every bad line at once.
     """
     path = Path(path)
+    if path.is_dir():
+        raise FileNotFoundError(f"{path} is a folder: give a .jsonl or .csv file of rows")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
+
+    def report(line_no: int, problem: str) -> None:
+        if problems is None:
+            raise DataError([f"{path}:{line_no}: {problem}"])
+        problems.append(f"{path}:{line_no}: {problem}")
+
     if path.suffix.lower() == ".csv":
-        with path.open(newline="", encoding="utf-8") as handle:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
-            for row in reader:
-                yield reader.line_num, {k: v for k, v in row.items() if k is not None and v not in (None, "")}
+            try:
+                for row in reader:
+                    yield reader.line_num, {k: v for k, v in row.items() if k is not None and v not in (None, "")}
+            except UnicodeDecodeError as error:
+                report(reader.line_num + 1, f"not UTF-8 text ({error.reason}); the rest of the file was not read")
         return
-    with path.open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, 1):
+    with path.open("rb") as handle:
+        for line_no, raw in enumerate(handle, 1):
+            try:
+                line = raw.decode("utf-8-sig" if line_no == 1 else "utf-8")
+            except UnicodeDecodeError as error:
+                report(line_no, f"not UTF-8 text (byte {raw[error.start]:#04x} at column {error.start + 1})")
+                continue
             if not line.strip():
                 continue
             try:
@@ -112,10 +129,8 @@ def read_records(path: str | os.PathLike, problems: list[str] | None = None) -> 
                 problem = f"bad JSON ({error.msg})"
             if problem is None:
                 yield line_no, row
-            elif problems is None:
-                raise DataError([f"{path}:{line_no}: {problem}"])
             else:
-                problems.append(f"{path}:{line_no}: {problem}")
+                report(line_no, problem)
 
 
 def load_examples(
@@ -193,8 +208,8 @@ def _check_label(label: object, target: str) -> None:
 def _row_text(row: dict, text_dirs: list[Path]) -> str:
     if "text" in row:
         text = row["text"]
-        if not isinstance(text, str) or not text.strip():
-            raise ValueError("empty text")
+        if not isinstance(text, str) or not has_word(text):
+            raise ValueError("empty text (no letter or digit)")
         return text
     if "sentence_hash" not in row:
         raise ValueError("missing column 'text' (or 'article_id', 'sentence_id' and 'sentence_hash' pointing at a source text)")

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import classification_report, confusion_matrix, f1_score
 from stance.models import STANCE_LABELS, VOICE_LABELS, StanceModel
+from stance.models.atomic import atomic_file, write_file
 from stance.training.data import StanceExample, article_contexts
 
 STANCED = ["favor", "against"]
@@ -179,9 +180,8 @@ class StanceEvaluator:
         }
 
     def write(self, output_dir: Path, metrics: dict, stance: np.ndarray, voice: np.ndarray) -> None:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-        with (output_dir / "predictions.jsonl").open("w", encoding="utf-8") as handle:
+        write_file(output_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+        with atomic_file(output_dir / "predictions.jsonl") as handle:
             for ex, probs, voice_probs in zip(self.examples, stance, voice, strict=True):
                 row = {
                     "article_id": ex.article_id,
@@ -195,7 +195,7 @@ class StanceEvaluator:
                     "predicted_voice": VOICE_LABELS[int(voice_probs.argmax())],
                 }
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-        (output_dir / "classification_report.txt").write_text(self._report_text(metrics), encoding="utf-8")
+        write_file(output_dir / "classification_report.txt", self._report_text(metrics))
         plot_confusion_matrix(metrics["overall"]["confusion_matrix"]["matrix"], output_dir / "confusion_matrix.png")
 
     def _report_text(self, metrics: dict) -> str:
@@ -231,5 +231,6 @@ def plot_confusion_matrix(matrix: list[list[int]], path: Path) -> None:
     ConfusionMatrixDisplay(np.array(matrix), display_labels=list(STANCE_LABELS)).plot(ax=axis, colorbar=False, cmap="Blues")
     axis.set_title("stance (gold rows, predicted columns)")
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    with atomic_file(path, "wb") as handle:
+        figure.savefig(handle, format="png", dpi=120)
     plt.close(figure)
