@@ -8,21 +8,24 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import math
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Body, Depends, FastAPI, Request
+from fastapi import Body, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from pydantic import ValidationError
 from stance.service.batching import Batcher
 from stance.service.docs import install_docs
-from stance.service.errors import BadRequest, NotReady, Unauthorized, install_error_handlers
+from stance.service.errors import BadRequest, ClientGone, NotReady, Overloaded, TimedOut, TooLarge, Unauthorized, install_error_handlers
 from stance.service.loading import LoadedModel, ModelLoader, load_model, model_loader
 from stance.service.metrics import ServiceMetrics
-from stance.service.middleware import BodyLimitMiddleware, MetricsMiddleware
+from stance.service.middleware import BodyLimitMiddleware, HttpHygieneMiddleware, MetricsMiddleware
 from stance.service.schemas import (
     PREDICT_EXAMPLES,
     AnalyzeResponse,
@@ -35,6 +38,7 @@ from stance.service.schemas import (
     example_article,
     request_models,
 )
+from stance.service.server import uvicorn_config
 from stance.service.settings import ServiceSettings, resolve_model_dir
 
 log = logging.getLogger("stance.service")
@@ -85,6 +89,7 @@ class ServiceState:
             batch_wait_s=self.settings.batch_wait_ms / 1000,
             queue_size=self.settings.queue_size,
             retry_after_s=self.settings.retry_after_s,
+            max_wait_s=self.settings.max_wait_s,
             metrics=self.metrics,
         )
         self.batcher.start()
@@ -138,7 +143,8 @@ def create_app(settings: ServiceSettings | None = None, *, loader: ModelLoader |
         summary="Sentence-level stance toward Russia, the West, the EU and NATO in news text.",
         description=(
             "Every error has the body `{\"error\": ..., \"error_type\": ...}`. Limits come from `STANCE_*` variables "
-            "(see `GET /v1/info`); over a limit the answer is 413, a full queue 429 with `Retry-After`."
+            "(see `GET /v1/info`); over a limit the answer is 413, a backlog longer than `max_wait_s` 429 with `Retry-After`, "
+            "a request unanswered after `request_timeout_s` 503. Character offsets (`start`, `end`) count Unicode code points."
         ),
         lifespan=lifespan,
         docs_url=None,
@@ -148,6 +154,7 @@ def create_app(settings: ServiceSettings | None = None, *, loader: ModelLoader |
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(HttpHygieneMiddleware)
     install_docs(app, title=TITLE)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _add_routes(app, state)
@@ -160,32 +167,63 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         400: "unknown target, or a request the model cannot take",
         413: "over a limit (inputs, characters, body size)",
         422: "the body does not match the schema",
-        429: "the queue is full; retry after `Retry-After` seconds",
-        503: "the model is not loaded yet",
+        429: "the backlog is longer than `max_wait_s`; retry after `Retry-After` seconds",
+        503: "the model is not loaded yet, or the request was not answered within `request_timeout_s`",
     }.items()
 }
 
 
 def _add_routes(app: FastAPI, state: ServiceState) -> None:
     settings = state.settings
-    PredictRequest, AnalyzeRequest = request_models(settings)
+    PredictRequest, AnalyzeRequest = request_models(settings, target_names=_target_names(settings.model_dir))
+
+    async def answer(request: Request, work: Any) -> Any:
+        """``work``'s result, unless the client hangs up (its job is then skipped, never
+        computed) or ``request_timeout_s`` passes first (503)."""
+        job = asyncio.ensure_future(work)
+        gone = asyncio.ensure_future(_disconnected(request))
+        try:
+            done, _ = await asyncio.wait({job, gone}, timeout=settings.request_timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+        if job in done:
+            return job.result()
+        job.cancel()  # cancels the queued job's future: the worker skips it
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await job
+        if gone in done:
+            raise ClientGone("the client closed the connection before the answer")
+        raise TimedOut(
+            f"no answer within {settings.request_timeout_s:g}s (STANCE_REQUEST_TIMEOUT_S); the server is busy, retry later",
+            headers={"Retry-After": str(max(settings.retry_after_s, math.ceil(state.batcher.backlog_s())))},
+        )
 
     # ---- the API ------------------------------------------------------------------
 
-    async def predict(payload) -> JSONResponse:
+    async def predict(payload, request: Request) -> JSONResponse:
         """Score each input as one sentence toward each target, with its voice."""
         loaded = state.require_model()
         targets = _check_targets(loaded, payload.targets)
         texts = [payload.inputs] if isinstance(payload.inputs, str) else list(payload.inputs)
-        predictions, served_by = await state.batcher.predict(texts, targets=targets)
+        cost = len(texts) * len(targets or loaded.model.targets)
+        predictions, served_by = await answer(request, state.batcher.predict(texts, targets=targets, cost=cost))
         return JSONResponse({"model": served_by.identity(), "predictions": [p.to_dict() for p in predictions]})
 
-    async def analyze(payload) -> JSONResponse:
+    async def analyze(payload, request: Request) -> JSONResponse:
         """Split an article into sentences (with character offsets), score each, and
         summarise the article per target with its strongest evidence sentences."""
+        from stance.models.sentences import estimated_sentences
+
         loaded = state.require_model()
         targets = _check_targets(loaded, payload.targets)
-        analysis, served_by = await state.batcher.analyze(payload.text, targets=targets)
+        sentences = estimated_sentences(payload.text)
+        if sentences > settings.max_article_sentences:
+            raise TooLarge(
+                f"text: the article has about {sentences} sentences (sentence ends and line breaks), "
+                f"over the limit of {settings.max_article_sentences} (STANCE_MAX_ARTICLE_SENTENCES)"
+            )
+        cost = sentences * len(targets or loaded.model.targets)
+        analysis, served_by = await answer(request, state.batcher.analyze(payload.text, targets=targets, cost=cost))
         data = analysis.to_dict()
         return JSONResponse({"model": served_by.identity(), "targets": list(data["summary"]), **data})
 
@@ -225,10 +263,22 @@ def _add_routes(app: FastAPI, state: ServiceState) -> None:
     async def livez() -> dict[str, str]:
         return {"status": "alive"}
 
-    @app.get("/readyz", tags=["operations"], summary="A model is loaded (503 until then)", responses={503: _ERRORS[503]})
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        summary="A model is loaded and the backlog is under `max_wait_s` (else 503)",
+        responses={503: {"model": ErrorResponse, "description": "no model yet, or saturated: new work would wait over `max_wait_s`"}},
+    )
     async def readyz() -> dict[str, Any]:
         loaded = state.require_model()
-        return {"status": "ready", "model": loaded.identity(), "queue_depth": state.batcher.depth}
+        batcher = state.batcher
+        backlog = batcher.backlog_s()
+        if batcher.saturated:
+            raise Saturated(
+                f"saturated: about {backlog:.1f}s of model work is waiting, over {settings.max_wait_s:g}s (STANCE_MAX_WAIT_S)",
+                headers={"Retry-After": str(max(settings.retry_after_s, math.ceil(backlog)))},
+            )
+        return {"status": "ready", "model": loaded.identity(), "queue_depth": batcher.depth, "backlog_s": round(backlog, 3)}
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", response_class=Response)
     async def metrics() -> Response:
@@ -237,8 +287,7 @@ def _add_routes(app: FastAPI, state: ServiceState) -> None:
 
     if settings.admin_token:  # no token configured: the route does not exist (404)
 
-        async def authorized(request: Request) -> None:
-            """Checked before the body is parsed, so a stranger learns nothing from 422s."""
+        def authorized(request: Request) -> None:
             header = request.headers.get("authorization", "")
             scheme, _, token = header.partition(" ")
             if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), settings.admin_token.encode()):
@@ -249,12 +298,23 @@ def _add_routes(app: FastAPI, state: ServiceState) -> None:
             tags=["admin"],
             summary="Load another model folder and swap it in between batches",
             response_model=ReloadResponse,
-            dependencies=[Depends(authorized)],
-            responses={400: {"model": ErrorResponse, "description": "the folder is not a loadable model"}, 401: {"model": ErrorResponse}},
+            openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": ReloadRequest.model_json_schema()}}}},
+            responses={
+                400: {"model": ErrorResponse, "description": "the folder is not a loadable model"},
+                401: {"model": ErrorResponse},
+                422: {"model": ErrorResponse},
+            },
         )
-        async def reload(payload: ReloadRequest) -> dict[str, Any]:
-            """The new model is loaded (and warmed up) in full before the swap; requests
-            in flight finish on the old one, and a bad folder leaves the old one serving."""
+        async def reload(request: Request) -> dict[str, Any]:
+            """The new model is loaded and smoke-tested on the example article in full before
+            the swap; requests in flight finish on the old one, and a bad folder leaves the old
+            one serving. The token is checked before the body is read, so a stranger learns
+            nothing from 422s."""
+            authorized(request)
+            try:
+                payload = ReloadRequest.model_validate_json(await request.body())
+            except ValidationError as error:
+                raise RequestValidationError(error.errors(include_url=False)) from None
             async with state.reload_lock:
                 try:
                     loaded = await asyncio.to_thread(load_model, payload.model_dir, loader=state.loader)
@@ -272,6 +332,26 @@ def _add_routes(app: FastAPI, state: ServiceState) -> None:
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
         return FileResponse(STATIC / "index.html", media_type="text/html", headers=PAGE_HEADERS)
+
+
+class Saturated(Overloaded):
+    status_code = 503
+
+
+def _target_names(model_dir: str | None) -> list[str]:
+    """The targets of the model served at start-up, for the API documentation."""
+    from stance.models.targets import TargetSet
+
+    try:
+        return list(TargetSet.load(resolve_model_dir(model_dir) / "targets.json"))
+    except (OSError, ValueError):
+        return []
+
+
+async def _disconnected(request: Request) -> None:
+    """Returns once the client has gone (the body has been read, so the next message is the disconnect)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 def _check_targets(loaded: LoadedModel, names: list[str] | None) -> list[str] | None:
@@ -293,7 +373,7 @@ def serve(*, model_dir: str | None = None, host: str = "127.0.0.1", port: int = 
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=10))
+    server = uvicorn.Server(uvicorn_config(app, settings, host=host, port=port))
     failures: list[BaseException] = []
 
     def stop_on_failure(error: BaseException) -> None:

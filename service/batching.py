@@ -1,13 +1,19 @@
 """Dynamic batching: concurrent requests wait a few milliseconds in one bounded queue and
 are scored together by a single worker, because one model call on 64 sentences costs far
 less than 64 calls on one. The model runs in its own thread so the event loop stays free
-to accept, refuse (429) and answer requests while it computes."""
+to accept, refuse (429) and answer requests while it computes.
+
+Admission is by work: every job carries its cost in (sentence, target) pairs, the worker
+measures pairs per second on each batch, and a job is refused when the work ahead of it
+plus its own would take longer than ``max_wait_s``; ``Retry-After`` says how long the
+backlog needs. A job whose client gave up (disconnect, deadline) is skipped, not computed."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +32,7 @@ log = logging.getLogger("stance.service")
 class _Job:
     targets: tuple[str, ...] | None
     future: asyncio.Future
+    cost: float = 1.0  # (sentence, target) pairs, an upper bound (the gate may skip some)
     enqueued: float = field(default_factory=time.perf_counter)
 
 
@@ -66,6 +73,7 @@ class Batcher:
         batch_wait_s: float,
         queue_size: int,
         retry_after_s: int = 1,
+        max_wait_s: float = 2.0,
         metrics: ServiceMetrics | None = None,
     ) -> None:
         self.max_batch = max_batch
@@ -73,8 +81,11 @@ class Batcher:
         self.batch_wait_s = batch_wait_s
         self.queue_size = queue_size
         self.retry_after_s = retry_after_s
+        self.max_wait_s = max_wait_s
         self.metrics = metrics or ServiceMetrics()
         self.current: LoadedModel | None = None
+        self.pairs_per_second: float | None = None  # measured on recent batches (a moving average)
+        self._running: tuple[float, float] | None = None  # (pairs, start time) of the batch in the model
         self._queue: deque[_Job] = deque()
         self._held: _Job | None = None  # taken from the queue but did not fit the last batch
         self._wakeup = asyncio.Event()
@@ -104,24 +115,47 @@ class Batcher:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     def swap(self, loaded: LoadedModel) -> LoadedModel | None:
-        """Serve ``loaded`` from the next batch on; returns the model it replaces."""
+        """Serve ``loaded`` from the next batch on; returns the model it replaces. Its speed
+        measured at load replaces the old model's until batches measure it again."""
         previous, self.current = self.current, loaded
+        if loaded.pairs_per_second:
+            self.pairs_per_second = loaded.pairs_per_second
         return previous
 
     @property
     def depth(self) -> int:
         return len(self._queue) + (1 if self._held else 0)
 
+    def backlog_s(self) -> float:
+        """Seconds of model work ahead of a new job: the jobs waiting and the rest of the batch running."""
+        rate = self.pairs_per_second
+        if not rate:
+            return 0.0
+        waiting = ([self._held] if self._held else []) + list(self._queue)
+        queued = sum(job.cost for job in waiting if not job.future.done())
+        running = 0.0
+        if self._running is not None:
+            pairs, started = self._running
+            running = max(0.0, pairs / rate - (time.perf_counter() - started))
+        return queued / rate + running
+
+    @property
+    def saturated(self) -> bool:
+        """Whether even a small request would now wait longer than ``max_wait_s``."""
+        return self.backlog_s() > self.max_wait_s
+
     # ---- submitting ---------------------------------------------------------------
 
-    async def predict(self, texts: list[str], *, targets: list[str] | None) -> tuple[list, LoadedModel]:
-        """Predictions for ``texts`` (each one sentence) and the model that made them."""
-        job = _PredictJob(targets=_key(targets), future=asyncio.get_running_loop().create_future(), texts=list(texts))
+    async def predict(self, texts: list[str], *, targets: list[str] | None, cost: float | None = None) -> tuple[list, LoadedModel]:
+        """Predictions for ``texts`` (each one sentence) and the model that made them; ``cost``
+        in pairs (default: one per sentence and target asked for, or four targets)."""
+        cost = cost if cost is not None else len(texts) * (len(targets) if targets else 4)
+        job = _PredictJob(targets=_key(targets), future=asyncio.get_running_loop().create_future(), cost=cost, texts=list(texts))
         return await self._submit(job)
 
-    async def analyze(self, text: str, *, targets: list[str] | None) -> tuple[Any, LoadedModel]:
-        """An article's analysis and the model that made it."""
-        job = _AnalyzeJob(targets=_key(targets), future=asyncio.get_running_loop().create_future(), text=text)
+    async def analyze(self, text: str, *, targets: list[str] | None, cost: float = 1.0) -> tuple[Any, LoadedModel]:
+        """An article's analysis and the model that made it; ``cost`` in pairs."""
+        job = _AnalyzeJob(targets=_key(targets), future=asyncio.get_running_loop().create_future(), cost=cost, text=text)
         return await self._submit(job)
 
     def _submit(self, job: _Job) -> asyncio.Future:
@@ -129,12 +163,19 @@ class Batcher:
             raise NotReady("the server is shutting down")
         if self.current is None:
             raise NotReady("the model is still loading; retry shortly")
-        if len(self._queue) >= self.queue_size:
+        backlog = self.backlog_s()
+        own = job.cost / self.pairs_per_second if self.pairs_per_second else 0.0
+        busy = self.depth > 0 or self._running is not None  # an idle model takes any one request
+        if len(self._queue) >= self.queue_size or (busy and backlog + own > self.max_wait_s):
             self.metrics.rejected.inc()
-            raise Overloaded(
-                f"the model queue is full ({self.queue_size} requests waiting); retry after {self.retry_after_s}s",
-                headers={"Retry-After": str(self.retry_after_s)},
+            retry = max(self.retry_after_s, math.ceil(backlog))
+            why = (
+                f"the model queue is full ({self.queue_size} requests waiting)"
+                if len(self._queue) >= self.queue_size
+                else f"the model is busy: about {backlog:.1f}s of work is ahead and this request needs {own:.1f}s, "
+                f"over the {self.max_wait_s:g}s a request may wait (STANCE_MAX_WAIT_S)"
             )
+            raise Overloaded(f"{why}; retry after {retry}s", headers={"Retry-After": str(retry)})
         self._queue.append(job)
         self.metrics.queue_depth.set(self.depth)
         self._wakeup.set()
@@ -145,7 +186,8 @@ class Batcher:
     def _pop(self) -> _Job | None:
         if self._held is not None:
             job, self._held = self._held, None
-            return job
+            if not job.future.done():
+                return job
         while self._queue:
             job = self._queue.popleft()
             if not job.future.done():  # a client that gave up (disconnect cancels its future)
@@ -212,9 +254,16 @@ class Batcher:
         for job in batch:
             self.metrics.queue_wait.observe(started - job.enqueued)
         self.metrics.batch_requests.observe(len(batch))
-        outcomes = await loop.run_in_executor(self._executor, _infer, loaded.model, batch)
+        pairs = sum(job.cost for job in batch)
+        self._running = (pairs, started)
+        try:
+            outcomes = await loop.run_in_executor(self._executor, _infer, loaded.model, batch)
+        finally:
+            self._running = None
+        elapsed = time.perf_counter() - started
+        self._measure(pairs, elapsed)
         kind = "analyze" if isinstance(batch[0], _AnalyzeJob) else "predict"
-        self.metrics.inference.labels(kind=kind).observe(time.perf_counter() - started)
+        self.metrics.inference.labels(kind=kind).observe(elapsed)
         sentences = 0
         for job, outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, BaseException):
@@ -225,6 +274,14 @@ class Batcher:
             if not job.future.done():
                 job.future.set_result((outcome, loaded))
         self.metrics.batch_sentences.observe(sentences)
+
+
+    def _measure(self, pairs: float, elapsed: float) -> None:
+        """Pairs per second, a moving average over batches (recent ones weigh most)."""
+        if elapsed <= 0:
+            return
+        measured = pairs / elapsed
+        self.pairs_per_second = measured if self.pairs_per_second is None else 0.7 * self.pairs_per_second + 0.3 * measured
 
 
 def _infer(model: Any, batch: list[_Job]) -> list[Any]:

@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("stance.service")
 
-ERROR_TYPES = ("validation", "too_large", "overloaded", "not_ready", "bad_request", "not_found", "unauthorized", "internal")
+ERROR_TYPES = ("validation", "too_large", "overloaded", "not_ready", "timeout", "bad_request", "not_found", "unauthorized", "client_closed", "internal")
 
 # pydantic error types that mean "over a declared limit": answered 413, not 422
 _TOO_LARGE = {"too_long", "string_too_long"}
@@ -55,6 +55,16 @@ class NotReady(ServiceError):
     status_code, error_type = 503, "not_ready"
 
 
+class TimedOut(ServiceError):
+    status_code, error_type = 503, "timeout"
+
+
+class ClientGone(ServiceError):
+    """The client hung up: nobody reads the answer (499, as nginx logs it), but the metrics count it."""
+
+    status_code, error_type = 499, "client_closed"
+
+
 def error_response(status_code: int, error_type: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": message, "error_type": error_type}, status_code=status_code, headers=headers)
 
@@ -85,7 +95,7 @@ def describe_validation_errors(errors: Iterable[dict], *, limit: int = 3) -> str
         where = ""
         for part in loc:
             where += f"[{part}]" if isinstance(part, int) else (f".{part}" if where else str(part))
-        message = error.get("msg", "invalid value")
+        message = "has no letter or digit to score" if error.get("type") == "string_pattern_mismatch" else error.get("msg", "invalid value")
         text = f"{where}: {message}" if where else message
         if text not in parts:
             parts.append(text)

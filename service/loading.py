@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stance.service.schemas import example_article
 from stance.service.settings import resolve_model_dir
 
 log = logging.getLogger("stance.service")
@@ -24,6 +26,7 @@ class LoadedModel:
     directory: Path
     dev_metrics: dict | None = None
     card_title: str | None = None
+    pairs_per_second: float | None = None  # measured on the smoke-test article at load; admission starts from it
     loaded_at: float = field(default_factory=time.time)
 
     @property
@@ -69,17 +72,31 @@ def load_model(model_dir: str | Path | None, *, loader: ModelLoader) -> LoadedMo
     directory = resolve_model_dir(model_dir)
     started = time.perf_counter()
     model = loader(directory)
-    _warm_up(model)
-    loaded = LoadedModel(model=model, directory=directory, dev_metrics=_dev_metrics(directory), card_title=_card_title(directory))
+    pairs_per_second = _smoke_test(model)
+    loaded = LoadedModel(
+        model=model, directory=directory, dev_metrics=_dev_metrics(directory), card_title=_card_title(directory), pairs_per_second=pairs_per_second
+    )
     log.info("loaded model %s %s from %s in %.1fs", loaded.name, loaded.version, directory, time.perf_counter() - started)
     return loaded
 
 
-def _warm_up(model: Any) -> None:
-    """One real forward pass before the model may serve, so a model that loads but cannot
-    run fails here (and a reload leaves the old one serving) rather than on a request."""
+def _smoke_test(model: Any) -> float:
+    """Real work before the model may serve: one sentence naming every target, then the
+    example article, whose answers must be probabilities. A model that loads but cannot run,
+    or answers NaN, fails here (and a reload leaves the old one serving) rather than on
+    requests. Returns the article's speed in (sentence, target) pairs per second."""
     probe = " ".join(target.query for target in model.targets.values())  # mentions every target: no gate skips it
-    model.predict([probe])
+    model.predict([probe])  # also the first run, which is slower than the rest
+    started = time.perf_counter()
+    (analysis,) = model.analyze_many([example_article()])
+    elapsed = time.perf_counter() - started
+    for sentence in analysis.sentences:
+        for name, result in sentence.stance.items():
+            scores = list(result.scores.values())
+            if not all(math.isfinite(p) and 0.0 <= p <= 1.0 for p in scores) or abs(sum(scores) - 1.0) > 1e-3:
+                raise ValueError(f"the model answers {result.scores} for target {name!r} on the example article: not probabilities")
+    pairs = len(analysis.sentences) * len(model.targets)
+    return pairs / elapsed if elapsed > 0 else float(pairs)
 
 
 def _dev_metrics(directory: Path) -> dict | None:

@@ -86,3 +86,53 @@ def _content_length(scope: Scope) -> int | None:
                 return None
     return None
 
+
+
+# Sent with every answer; the page adds its own Content-Security-Policy (PAGE_HEADERS in app.py).
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+]
+# JSON answers load nothing and are framed by nobody.
+JSON_POLICY = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+
+
+class HttpHygieneMiddleware:
+    """What the HTTP layer owes every request: security headers on every answer (not only
+    the page), ``HEAD`` wherever ``GET`` is served, and a 400 for a body framed twice
+    (``Content-Length`` and ``Transfer-Encoding``: the shape of request smuggling)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        names = {name for name, _ in scope.get("headers", ())}
+        head = scope["method"] == "HEAD"
+
+        async def send_safely(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in headers}
+                headers += [(name, value) for name, value in SECURITY_HEADERS if name not in present]
+                json_answer = any(name.lower() == b"content-type" and value.startswith(b"application/json") for name, value in headers)
+                if json_answer and b"content-security-policy" not in present:
+                    headers.append(JSON_POLICY)
+                message = {**message, "headers": headers}
+            elif message["type"] == "http.response.body" and head:
+                message = {**message, "body": b""}
+            await send(message)
+
+        if b"content-length" in names and b"transfer-encoding" in names:
+            response = error_response(
+                400, "bad_request", "a request may not carry both Content-Length and Transfer-Encoding", headers={"Connection": "close"}
+            )
+            await response(scope, receive, send_safely)
+            return
+        if head:
+            scope = {**scope, "method": "GET"}
+        await self.app(scope, receive, send_safely)

@@ -64,11 +64,19 @@ def analyze_examples() -> dict[str, Any]:
 # ---- requests (built from settings) ------------------------------------------------
 
 
-def request_models(settings: ServiceSettings) -> tuple[type[BaseModel], type[BaseModel]]:
-    """``PredictRequest`` and ``AnalyzeRequest`` with this server's limits declared."""
-    Sentence = Annotated[str, StringConstraints(min_length=1, max_length=settings.max_input_chars)]
+# A text must hold a letter or digit: whitespace, zero-width characters or punctuation alone are a 422.
+HAS_WORD = r"[^\W_]"
+
+
+def request_models(settings: ServiceSettings, *, target_names: list[str] = ()) -> tuple[type[BaseModel], type[BaseModel]]:
+    """``PredictRequest`` and ``AnalyzeRequest`` with this server's limits declared, and the
+    targets of the model served at start-up as the documented choices."""
+    Sentence = Annotated[str, StringConstraints(min_length=1, max_length=settings.max_input_chars, pattern=HAS_WORD)]
     Sentences = Annotated[list[Sentence], Field(min_length=1, max_length=settings.max_inputs)]
-    TargetName = Annotated[str, StringConstraints(min_length=1)]  # unknown names are a 400, whatever their length
+    known = f"the model's targets: {', '.join(target_names)}" if target_names else "a target of the model (GET /v1/info lists them)"
+    TargetName = Annotated[  # not an enum: a reload may change the targets; unknown names are a 400, whatever their length
+        str, StringConstraints(min_length=1), Field(description=known, examples=list(target_names) or None)
+    ]
     Targets = Annotated[list[TargetName], Field(min_length=1, max_length=settings.max_targets)]
 
     class PredictRequest(BaseModel):
@@ -79,17 +87,17 @@ def request_models(settings: ServiceSettings) -> tuple[type[BaseModel], type[Bas
         inputs: Sentence | Sentences = Field(
             description=f"one sentence, or up to {settings.max_inputs} sentences of at most {settings.max_input_chars} characters each"
         )
-        targets: Targets | None = Field(default=None, description="targets to score (default: all the model knows)")
+        targets: Targets | None = Field(default=None, description=f"targets to score (default: all); {known}")
 
     class AnalyzeRequest(BaseModel):
         """An article: split into sentences, scored, summarised per target."""
 
         model_config = ConfigDict(extra="forbid")
 
-        text: Annotated[str, StringConstraints(min_length=1, max_length=settings.max_article_chars)] = Field(
-            description=f"the article, at most {settings.max_article_chars} characters"
+        text: Annotated[str, StringConstraints(min_length=1, max_length=settings.max_article_chars, pattern=HAS_WORD)] = Field(
+            description=f"the article, at most {settings.max_article_chars} characters and {settings.max_article_sentences} sentences"
         )
-        targets: Targets | None = Field(default=None, description="targets to score (default: all the model knows)")
+        targets: Targets | None = Field(default=None, description=f"targets to score (default: all); {known}")
 
     return PredictRequest, AnalyzeRequest
 
@@ -132,7 +140,10 @@ class PredictResponse(BaseModel):
 
 class AnalyzedSentence(BaseModel):
     index: int
-    start: int = Field(description="character offset in the article: text[start:end] is the sentence")
+    start: int = Field(
+        description="offset in the article in Unicode code points (not UTF-16 units, not bytes): text[start:end] is the sentence, "
+        "as Python slices it; JavaScript must slice Array.from(text)"
+    )
     end: int
     text: str
     stance: dict[str, StanceResult]

@@ -18,28 +18,40 @@ RUNTIMES = ("auto", "torch", "onnx")  # as StanceModel.from_pretrained takes the
 class ServiceSettings:
     """Everything the server needs besides the model weights.
 
-    Limits are per request; the queue bounds memory under overload (it counts waiting
-    requests, not sentences), and ``max_batch`` counts sentences sent to the model at once.
+    Limits are per request. Admission is by work, not by request count: a request is
+    refused (429) when the model's backlog, measured in (sentence, target) pairs and the
+    throughput of recent batches, would keep it longer than ``max_wait_s``; ``queue_size``
+    only caps how many wait. ``max_batch`` counts sentences sent to the model at once.
     """
 
     model_dir: str | None = None  # None: the default model shipped in models/default
     max_inputs: int = 64  # sentences per /v1/predict request
     max_input_chars: int = 2_000  # characters per sentence
     max_article_chars: int = 50_000  # characters per /v1/analyze article, and of the articles scored together
+    max_article_sentences: int = 500  # sentences per /v1/analyze article (sentence ends and line breaks, counted before splitting)
     max_targets: int = 16  # entries in a request's "targets"
     max_body_bytes: int = 1_048_576  # request body size
     queue_size: int = 64  # requests waiting for the model; more get 429
     max_batch: int = 64  # sentences per model call (one request is never split)
     batch_wait_ms: float = 5.0  # how long a batch waits for more requests
-    retry_after_s: int = 1  # the Retry-After header of a 429
+    retry_after_s: int = 1  # the least Retry-After of a 429; more when the backlog is longer
+    max_wait_s: float = 2.0  # a request is admitted when the backlog and its own work should be done within this
+    request_timeout_s: float = 30.0  # a request still unanswered after this is dropped (503, error_type "timeout")
+    max_connections: int = 512  # open HTTP connections; more are answered 503 and closed at once
+    read_timeout_s: float = 10.0  # time a client has to send a whole request (headers and body)
+    keep_alive_s: float = 5.0  # an idle keep-alive connection is closed after this
     admin_token: str | None = None  # enables POST /admin/reload
     torch_threads: int = 0  # 0: the cores this process may use
     runtime: str = "auto"  # torch, onnx (int8 ONNX Runtime, the `fast` extra), or auto: onnx when installed
 
     def __post_init__(self) -> None:
-        for name in ("max_inputs", "max_input_chars", "max_article_chars", "max_targets", "max_body_bytes", "queue_size", "max_batch"):
+        for name in ("max_inputs", "max_input_chars", "max_article_chars", "max_article_sentences", "max_targets", "max_body_bytes",
+                     "queue_size", "max_batch", "max_connections"):  # fmt: skip
             if getattr(self, name) < 1:
                 raise ValueError(f"{ENV_PREFIX}{name.upper()} must be at least 1, not {getattr(self, name)}")
+        for name in ("max_wait_s", "request_timeout_s", "read_timeout_s", "keep_alive_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{ENV_PREFIX}{name.upper()} must be more than 0, not {getattr(self, name)}")
         if self.batch_wait_ms < 0 or self.retry_after_s < 0 or self.torch_threads < 0:
             raise ValueError("STANCE_BATCH_WAIT_MS, STANCE_RETRY_AFTER_S and STANCE_TORCH_THREADS must not be negative")
         if self.runtime not in RUNTIMES:
@@ -69,7 +81,7 @@ class ServiceSettings:
     def limits(self) -> dict[str, Any]:
         """The limits a client should know about, as shown by ``GET /v1/info``."""
         data = asdict(self)
-        for private in ("model_dir", "admin_token", "torch_threads", "runtime"):
+        for private in ("model_dir", "admin_token", "torch_threads", "runtime", "max_connections", "read_timeout_s", "keep_alive_s"):
             data.pop(private)
         return data
 

@@ -106,6 +106,9 @@ def test_model_errors_are_500_internal(make_app, tiny_model):
                 raise RuntimeError("boom")
             return tiny_model.predict(texts, **kwargs)
 
+        def analyze_many(self, texts, **kwargs):  # the smoke test at load time
+            return tiny_model.analyze_many(texts, **kwargs)
+
     with running(make_app(loader=lambda directory: Broken()), raise_server_exceptions=False) as client:
         message = assert_error(client.post("/v1/predict", json={"inputs": SENTENCE}), 500, "internal")
         assert "boom" not in message  # internals stay in the log
