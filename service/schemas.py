@@ -65,7 +65,9 @@ def analyze_examples() -> dict[str, Any]:
 
 
 # A text must hold a letter or digit: whitespace, zero-width characters or punctuation alone are a 422.
-HAS_WORD = r"[^\W_]"
+# Python's rule (``stance.models.sentences.has_word``); pydantic's regex engine counts the zero-width
+# joiners U+200C and U+200D as word characters, so they are named.
+HAS_WORD = "[^\\W_\u200c\u200d]"
 
 
 def request_models(settings: ServiceSettings, *, target_names: list[str] = ()) -> tuple[type[BaseModel], type[BaseModel]]:

@@ -1,0 +1,174 @@
+"""Nothing one client sends can stall the others: admission by work with a bounded wait,
+a sentence cap checked before splitting, a deadline per request, no work for clients that
+left, and a /readyz that says when the server is saturated. Held with a gated model."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+
+import pytest
+from stance.service.batching import Batcher
+from stance.service.errors import Overloaded
+from stance.service.loading import LoadedModel
+from svc_helpers import GatedModel, running, wait_until
+
+SENTENCE = "Serbia will never join NATO."
+
+
+def loaded(model, pairs_per_second=None) -> LoadedModel:
+    from pathlib import Path
+
+    return LoadedModel(model=model, directory=Path("."), pairs_per_second=pairs_per_second)
+
+
+def test_admission_is_by_work_and_retry_after_reflects_the_backlog(tiny_model):
+    gated = GatedModel(tiny_model)
+
+    async def scenario():
+        batcher = Batcher(max_batch=64, batch_wait_s=0, queue_size=64, max_wait_s=2.0, retry_after_s=1)
+        batcher.swap(loaded(gated, pairs_per_second=10.0))  # 10 pairs a second: 2 s is 20 pairs
+        batcher.start()
+        gated.close()
+        held = asyncio.ensure_future(batcher.predict(["held NATO"], targets=["nato"], cost=1))
+        while not gated.entered.is_set():
+            await asyncio.sleep(0.001)
+        first = asyncio.ensure_future(batcher.analyze("NATO. " * 3, targets=None, cost=12))  # 1.2 s of work: admitted
+        await asyncio.sleep(0)
+        assert batcher.depth == 1
+        assert batcher.backlog_s() == pytest.approx(1.2, abs=0.15)
+        with pytest.raises(Overloaded) as refused:  # 1.2 s ahead + 1.2 s of its own > 2 s, though the queue has room
+            await batcher.analyze("NATO. " * 3, targets=None, cost=12)
+        assert refused.value.headers == {"Retry-After": "2"}
+        assert "STANCE_MAX_WAIT_S" in refused.value.message
+        small = asyncio.ensure_future(batcher.predict(["NATO"], targets=["nato"], cost=4))  # 0.4 s: still fits
+        await asyncio.sleep(0)
+        assert batcher.depth == 2
+        assert batcher.saturated is False
+        gated.open()
+        await asyncio.gather(held, first, small)
+        assert batcher.pairs_per_second > 10.0  # measured on the batches that ran: the tiny model is fast
+        await batcher.close()
+
+    asyncio.run(scenario())
+
+
+def test_one_request_alone_is_always_admitted(tiny_model):
+    async def scenario():
+        batcher = Batcher(max_batch=64, batch_wait_s=0, queue_size=4, max_wait_s=0.5)
+        batcher.swap(loaded(tiny_model, pairs_per_second=1.0))
+        batcher.start()
+        predictions, _ = await batcher.predict(["NATO and Moscow."], targets=None, cost=100)  # 100 s by the estimate, nothing ahead
+        assert len(predictions) == 1
+        await batcher.close()
+
+    asyncio.run(scenario())
+
+
+def test_an_article_over_the_sentence_cap_is_413_before_any_work(make_app, tiny_model):
+    gated = GatedModel(tiny_model)
+    app = make_app(loader=lambda directory: gated, max_article_sentences=100)
+    with running(app) as client:
+        gated.calls.clear()
+        started = time.perf_counter()
+        response = client.post("/v1/analyze", json={"text": "NATO. " * 8000})  # 48 KB, under the character limit
+        assert time.perf_counter() - started < 5  # splitting it would take seconds
+        assert response.status_code == 413 and response.json()["error_type"] == "too_large"
+        assert "8000 sentences" in response.json()["error"] and "STANCE_MAX_ARTICLE_SENTENCES" in response.json()["error"]
+        assert gated.calls == []
+        assert client.post("/v1/analyze", json={"text": "NATO. " * 50}).status_code == 200
+
+
+def test_a_request_past_its_deadline_is_503_and_never_computed(make_app, tiny_model):
+    gated = GatedModel(tiny_model)
+    app = make_app(loader=lambda directory: gated, request_timeout_s=0.5, max_batch=1)
+    with running(app) as client:
+        gated.close()
+        gated.calls.clear()
+        holder = threading.Thread(target=lambda: client.post("/v1/predict", json={"inputs": "held: NATO"}))
+        holder.start()
+        try:
+            assert gated.entered.wait(30)
+            late = client.post("/v1/predict", json={"inputs": "late: NATO and Moscow"})
+            assert late.status_code == 503 and late.json()["error_type"] == "timeout"
+            assert "STANCE_REQUEST_TIMEOUT_S" in late.json()["error"] and "retry-after" in late.headers
+            assert app.state.service.batcher.depth == 0 or all(job.future.done() for job in app.state.service.batcher._queue)
+        finally:
+            gated.open()
+            holder.join(30)
+        assert client.post("/v1/predict", json={"inputs": "next: NATO"}).status_code == 200
+        assert gated.calls == [1, 1], "the timed-out request was computed"
+
+
+def test_a_client_that_hangs_up_is_never_computed(make_app, tiny_model):
+    gated = GatedModel(tiny_model)
+    app = make_app(loader=lambda directory: gated, max_batch=1)
+    with running(app) as client:
+        gated.close()
+        gated.calls.clear()
+        holder = threading.Thread(target=lambda: client.post("/v1/predict", json={"inputs": "held: NATO"}))
+        holder.start()
+        try:
+            assert gated.entered.wait(30)
+            sent: list[dict] = []
+
+            async def gone_client():
+                body = json.dumps({"inputs": ["gone 1: NATO", "gone 2: Moscow"]}).encode()
+                messages = [{"type": "http.request", "body": body, "more_body": False}]
+                queued = asyncio.Event()
+
+                async def receive():
+                    if messages:
+                        return messages.pop(0)
+                    await queued.wait()  # hang up once the job is queued
+                    return {"type": "http.disconnect"}
+
+                async def send(message):
+                    sent.append(message)
+
+                scope = {
+                    "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+                    "path": "/v1/predict", "raw_path": b"/v1/predict", "query_string": b"", "root_path": "",
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+                    "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
+                }  # fmt: skip
+                call = asyncio.ensure_future(app(scope, receive, send))
+                while app.state.service.batcher.depth == 0:
+                    await asyncio.sleep(0.001)
+                queued.set()
+                await call
+
+            client.portal.call(gone_client)
+            assert sent[0]["status"] == 499
+        finally:
+            gated.open()
+            holder.join(30)
+        assert client.post("/v1/predict", json={"inputs": "next: NATO"}).status_code == 200
+        assert gated.calls == [1, 1], "the request of a client that hung up was computed"
+
+
+def test_readyz_reports_saturation(make_app, tiny_model):
+    gated = GatedModel(tiny_model)
+    app = make_app(loader=lambda directory: gated, max_wait_s=1.0, max_batch=1)
+    with running(app) as client:
+        batcher = app.state.service.batcher
+        ready = client.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["backlog_s"] == 0
+        gated.close()
+        threads = [threading.Thread(target=lambda i=i: client.post("/v1/predict", json={"inputs": f"{i}: NATO"})) for i in range(2)]
+        threads[0].start()
+        try:
+            assert gated.entered.wait(30)
+            threads[1].start()
+            wait_until(lambda: batcher.depth == 1)
+            batcher.pairs_per_second = 1.0  # as if measured on a slow machine: the queued request's 4 pairs take 4 s
+            busy = client.get("/readyz")
+            assert busy.status_code == 503 and busy.json()["error_type"] == "overloaded"
+            assert "saturated" in busy.json()["error"] and int(busy.headers["retry-after"]) >= 4
+            assert client.get("/livez").status_code == 200
+        finally:
+            gated.open()
+            for thread in threads:
+                thread.join(30)
