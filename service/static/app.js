@@ -172,13 +172,16 @@ function renderDoc() {
   $("legend-mode").textContent = target === "all"
     ? `markers: ${Object.keys(state.analysis.summary).map(targetName).join(" · ")}`
     : `highlighted: stance toward ${target === "eu" || target === "nato" ? target.toUpperCase() : capitalize(target)}`;
+  // The API's offsets count Unicode code points, as Python does; a JavaScript string is indexed
+  // in UTF-16 units, which differ after any character outside the BMP (emoji, some scripts).
+  const chars = Array.from(text);
   let cursor = 0;
   for (const sentence of sentences) {
-    if (sentence.start > cursor) doc.append(text.slice(cursor, sentence.start));
+    if (sentence.start > cursor) doc.append(chars.slice(cursor, sentence.start).join(""));
     doc.append(sentenceNode(sentence, target));
     cursor = sentence.end;
   }
-  if (cursor < text.length) doc.append(text.slice(cursor));
+  if (cursor < chars.length) doc.append(chars.slice(cursor).join(""));
 }
 
 function sentenceNode(sentence, target) {

@@ -196,3 +196,21 @@ def test_the_default_model_marks_never_join_nato_as_against(page_for):
         assert sentence.count() == 1
         assert sentence.get_attribute("data-nato") == "against"
         assert "lbl-against" in sentence.get_attribute("class").split()
+
+
+def test_the_page_keeps_articles_with_emoji_intact(make_app, tiny_model, page_for):
+    """Offsets count code points (the API's unit); the page must not slice UTF-16 units."""
+    article = "🇷🇸 Serbia 🎉 will never join NATO. 😀 Moscow 𝔘 praised the decision.\n\n👍 Brussels said nothing. The end 🏁"
+    with live_server(make_app()) as url:
+        page = page_for(url + "/")
+        page.fill("#article", article)
+        analyse(page)
+        expected = tiny_model.analyze(article)
+        texts = page.evaluate("() => Array.from(document.querySelectorAll('#doc .sent-text'), s => s.textContent)")
+        assert texts == [s.text for s in expected.sentences]
+        shown = page.evaluate(
+            "() => { const doc = document.getElementById('doc').cloneNode(true);"
+            " doc.querySelectorAll('.voice-tag, .markers').forEach(n => n.remove()); return doc.textContent; }"
+        )
+        assert shown == article
+        assert page.errors == []
