@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install serve test lint bench default-model
+.PHONY: install serve test lint bench fuzz default-model
 
 install: $(STAMP)
 
@@ -27,6 +27,10 @@ lint: install
 bench: install
 	$(PY) -m benchmarks.bench_train
 	$(PY) -m benchmarks.bench_speed
+
+# Property-based run of the API against its OpenAPI document (the test suite runs a short one).
+fuzz: install
+	$(PY) -m benchmarks.fuzz_api --examples 300
 
 # The shipped default model, from the repository and ../shared (fixed seed; prints dev metrics).
 default-model: install

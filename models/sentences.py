@@ -13,6 +13,11 @@ import pysbd
 
 _LINE = re.compile(r"[^\n]+")
 _WORD = re.compile(r"[^\W_]")
+# Whitespace and zero-width or invisible formatting characters, written out (no \s, no \w)
+# so that Python, pydantic's Rust engine and JSON Schema's ECMA-262 read the class alike.
+INVISIBLE_CHARACTERS = "\t\n\v\f\r \u0085\u00a0\u00ad\u1680\u180e\u2000-\u200f\u2028-\u202f\u205f-\u2064\u3000\ufeff"
+VISIBLE_PATTERN = f"[^{INVISIBLE_CHARACTERS}]"  # a text to score holds one character outside the class
+_VISIBLE = re.compile(VISIBLE_PATTERN)
 _SENTENCE_END = re.compile(r"[.!?\u2026]+[\"'\u201d\u2019)\]]*(?=\s)|[^\n]\n")
 
 
@@ -66,6 +71,12 @@ def estimated_sentences(text: str) -> int:
     counted in linear time: a limit checked before splitting, whose cost grows faster than
     the text on long lines of short sentences (8,000 on one line take 8 s)."""
     return sum(1 for piece in _SENTENCE_END.split(text) if _WORD.search(piece))
+
+
+def has_visible_text(text: str) -> bool:
+    """Whether ``text`` holds anything to score: not only whitespace or zero-width characters
+    (the rule of the API's ``pattern`` and of ``stance predict``)."""
+    return _VISIBLE.search(text) is not None
 
 
 def has_word(text: str) -> bool:

@@ -95,7 +95,7 @@ def describe_validation_errors(errors: Iterable[dict], *, limit: int = 3) -> str
         where = ""
         for part in loc:
             where += f"[{part}]" if isinstance(part, int) else (f".{part}" if where else str(part))
-        message = "has no letter or digit to score" if error.get("type") == "string_pattern_mismatch" else error.get("msg", "invalid value")
+        message = "has nothing to score (only whitespace or zero-width characters)" if error.get("type") == "string_pattern_mismatch" else error.get("msg", "invalid value")
         text = f"{where}: {message}" if where else message
         if text not in parts:
             parts.append(text)

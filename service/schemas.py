@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from stance.models.sentences import VISIBLE_PATTERN
 from stance.service.settings import ServiceSettings
 
 EXAMPLE_ARTICLE_PATH = Path(__file__).with_name("static") / "example_article.txt"
@@ -64,21 +65,23 @@ def analyze_examples() -> dict[str, Any]:
 # ---- requests (built from settings) ------------------------------------------------
 
 
-# A text must hold a letter or digit: whitespace, zero-width characters or punctuation alone are a 422.
-# Python's rule (``stance.models.sentences.has_word``); pydantic's regex engine counts the zero-width
-# joiners U+200C and U+200D as word characters, so they are named.
-HAS_WORD = "[^\\W_\u200c\u200d]"
+# A text must hold a visible character: whitespace or zero-width characters alone are a 422.
+HAS_VISIBLE = VISIBLE_PATTERN
 
 
 def request_models(settings: ServiceSettings, *, target_names: list[str] = ()) -> tuple[type[BaseModel], type[BaseModel]]:
     """``PredictRequest`` and ``AnalyzeRequest`` with this server's limits declared, and the
     targets of the model served at start-up as the documented choices."""
-    Sentence = Annotated[str, StringConstraints(min_length=1, max_length=settings.max_input_chars, pattern=HAS_WORD)]
+    Sentence = Annotated[str, StringConstraints(min_length=1, max_length=settings.max_input_chars, pattern=HAS_VISIBLE)]
     Sentences = Annotated[list[Sentence], Field(min_length=1, max_length=settings.max_inputs)]
-    known = f"the model's targets: {', '.join(target_names)}" if target_names else "a target of the model (GET /v1/info lists them)"
-    TargetName = Annotated[  # not an enum: a reload may change the targets; unknown names are a 400, whatever their length
-        str, StringConstraints(min_length=1), Field(description=known, examples=list(target_names) or None)
-    ]
+    known = (
+        f"one of the model's targets ({', '.join(target_names)} at start-up; after a reload GET /v1/info lists them)"
+        if target_names
+        else "a target of the model (GET /v1/info lists them)"
+    )
+    # Documented as an enum, checked against the model being served (a reload may change the
+    # targets): an unknown name is a 400 naming the known ones, whatever its length.
+    TargetName = Annotated[str, StringConstraints(min_length=1), Field(description=known, json_schema_extra={"enum": list(target_names)} if target_names else None)]
     Targets = Annotated[list[TargetName], Field(min_length=1, max_length=settings.max_targets)]
 
     class PredictRequest(BaseModel):
@@ -96,7 +99,7 @@ def request_models(settings: ServiceSettings, *, target_names: list[str] = ()) -
 
         model_config = ConfigDict(extra="forbid")
 
-        text: Annotated[str, StringConstraints(min_length=1, max_length=settings.max_article_chars, pattern=HAS_WORD)] = Field(
+        text: Annotated[str, StringConstraints(min_length=1, max_length=settings.max_article_chars, pattern=HAS_VISIBLE)] = Field(
             description=f"the article, at most {settings.max_article_chars} characters and {settings.max_article_sentences} sentences"
         )
         targets: Targets | None = Field(default=None, description=f"targets to score (default: all); {known}")

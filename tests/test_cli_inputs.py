@@ -59,7 +59,7 @@ def test_predict_reports_every_oversized_or_empty_text_with_file_and_line(tmp_pa
     err = capsys.readouterr().err
     assert f"{source}:2: 'text' has 3000 characters, over the limit of 2000" in err
     assert f"{source}:3: missing or empty 'text'" in err
-    assert f"{source}:4: 'text' has no letter or digit" in err
+    assert f"{source}:4: 'text' has nothing to score" in err
     assert not output.exists()
     assert run_predict(tiny_model_dir, source, output, "--max-chars", "4000") == 2
     assert ":2:" not in capsys.readouterr().err

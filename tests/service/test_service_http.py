@@ -155,11 +155,11 @@ def test_head_is_answered_like_get_without_a_body(client, path):
     assert response.headers["content-type"] == client.get(path).headers["content-type"]
 
 
-@pytest.mark.parametrize("text", [" \t\n ", "\u200b\u200b\u200c", "___"])
-def test_inputs_without_a_letter_or_digit_are_422(client, text):
+@pytest.mark.parametrize("text", [" \t\n ", "\u200b\u200b\u200c", "\u3000\ufeff\u00a0"])
+def test_inputs_with_nothing_visible_are_422(client, text):
     for path, payload in (("/v1/predict", {"inputs": text}), ("/v1/predict", {"inputs": ["NATO", text]}), ("/v1/analyze", {"text": text})):
         response = client.post(path, json=payload)
-        assert response.status_code == 422 and "no letter or digit" in response.json()["error"]
+        assert response.status_code == 422 and "nothing to score" in response.json()["error"]
 
 
 def test_the_openapi_document_names_the_targets_and_the_offset_unit(client):
