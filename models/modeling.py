@@ -26,6 +26,7 @@ from stance.models.predictions import (
 )
 from stance.models.sentences import context_windows, split_sentences
 from stance.models.targets import Target, TargetSet, default_targets
+from stance.models.validation import check_config
 from torch import nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedTokenizerBase
 
@@ -165,8 +166,7 @@ class StanceModel(nn.Module):
         if not config_path.is_file():
             raise FileNotFoundError(f"{directory} is not a stance model folder (no config.json)")
         raw = json.loads(config_path.read_text(encoding="utf-8"))
-        if "stance" not in raw:
-            raise ValueError(f"{config_path} has no 'stance' section: not a stance model folder")
+        check_config(raw, folder=directory)
         settings = StanceSettings(**raw["stance"])
         targets = TargetSet.load(directory / TARGETS_NAME)
         weights = load_file(str(directory / WEIGHTS_NAME))

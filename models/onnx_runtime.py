@@ -295,13 +295,13 @@ def _fresh(path: Path, fingerprint: str) -> bool:
     if not path.is_file():
         return False
     meta = path.parent / META_NAME
-    if not meta.is_file():  # an export shipped without metadata is trusted as is
-        return True
+    if not meta.is_file():  # an export without the hash of the weights it came from may be another model's
+        return False
     try:
         recorded = json.loads(meta.read_text(encoding="utf-8")).get(path.name, {}).get("fingerprint")
     except (json.JSONDecodeError, AttributeError):
         return False
-    return recorded in (None, fingerprint)
+    return recorded == fingerprint
 
 
 def _record(path: Path, fingerprint: str) -> None:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
-from stance.service.app import serve
-from stance.service.settings import ServiceSettings, add_arguments
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers is imported: a server never reaches the network
+
+from stance.service.app import serve  # noqa: E402
+from stance.service.settings import ServiceSettings, add_arguments  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,82 @@
+"""Checks on a model folder's ``config.json`` when it loads, so a bad setting fails there,
+naming the folder and the field, instead of on every request (a temperature of 0 gives NaN
+scores, -1 inverts the labels, a malformed gate window breaks every article).
+
+Only the fields this version knows are checked; fields added later pass through.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+STANCE_LABELS = ("favor", "against", "neutral", "none")  # as stance.models.modeling, without importing torch
+MAX_TEMPERATURE = 100.0
+MIN_LENGTH = 8
+DEFAULT_POSITIONS = 512  # an encoder config without max_position_embeddings
+
+
+class ConfigError(ValueError):
+    """A model folder whose ``config.json`` cannot serve; the message names the folder and field."""
+
+
+def check_config(config: Mapping[str, Any], *, folder: str | Path) -> None:
+    """Raise :class:`ConfigError` unless ``config`` (a loaded ``config.json``) describes a model that can serve."""
+    where = Path(folder) / "config.json"
+    stance = config.get("stance") if isinstance(config, Mapping) else None
+    if not isinstance(stance, Mapping):
+        raise ConfigError(f"{where}: no 'stance' section: not a stance model folder")
+
+    def fail(field: str, problem: str) -> None:
+        raise ConfigError(f"{where}: stance.{field} {problem} (value: {stance.get(field)!r})")
+
+    encoder = stance.get("encoder")
+    if not isinstance(encoder, Mapping) or not isinstance(encoder.get("name_or_path"), str) or not encoder["name_or_path"]:
+        fail("encoder", "must be an object with 'name_or_path'")
+    for name in ("stance_temperature", "voice_temperature"):
+        if name in stance and not (_number(stance[name]) and 0 < stance[name] <= MAX_TEMPERATURE):
+            fail(name, f"must be a number above 0 and at most {MAX_TEMPERATURE:g} (0 gives NaN scores, a negative one inverts the labels)")
+    if "max_length" in stance:
+        positions = config.get("max_position_embeddings", DEFAULT_POSITIONS)
+        if not (_integer(stance["max_length"]) and MIN_LENGTH <= stance["max_length"] <= positions):
+            fail("max_length", f"must be a whole number from {MIN_LENGTH} to {positions} (the encoder's positions)")
+    lora = stance.get("lora")
+    if lora is not None:
+        if not isinstance(lora, Mapping) or not (_integer(lora.get("r")) and lora["r"] >= 1) or not (_number(lora.get("alpha")) and lora["alpha"] > 0):
+            fail("lora", "must be null or an object with a whole 'r' of at least 1 and an 'alpha' above 0")
+        _check_local_encoder(encoder["name_or_path"], fail)
+    if "gate" in stance and not isinstance(stance["gate"], bool):
+        fail("gate", "must be true or false")
+    if "gate_window" in stance:
+        window = stance["gate_window"]
+        if not (isinstance(window, list) and len(window) == 2 and all(_integer(n) and n >= 0 for n in window)):
+            fail("gate_window", "must be two whole numbers of sentences, before and after, each 0 or more")
+    if "gate_prior" in stance:
+        prior = stance["gate_prior"]
+        if not isinstance(prior, Mapping) or not prior or set(prior) - set(STANCE_LABELS):
+            fail("gate_prior", f"must be probabilities of the labels {', '.join(STANCE_LABELS)}")
+        # weights, normalised when used (training writes probabilities): none negative, not all 0
+        if not all(_number(p) and p >= 0 for p in prior.values()) or not sum(prior.values()) > 0:
+            fail("gate_prior", "must be weights of at least 0 with a sum above 0 (they are normalised to probabilities)")
+    for name in ("model_name", "model_version"):
+        if name in stance and not isinstance(stance[name], str):
+            fail(name, "must be a string")
+
+
+def _check_local_encoder(name: str, fail) -> None:
+    """An adapter's encoder must be an installed package or a folder on this disk: a model is
+    never fetched from a hub at run time (a hub id made a reload wait 46 s on the network)."""
+    from stance.models.encoders import PACKAGED_ENCODERS
+
+    if name not in PACKAGED_ENCODERS and not Path(name).expanduser().is_dir():
+        fail("encoder", f"names {name!r}, neither an installed encoder package ({', '.join(PACKAGED_ENCODERS)}) nor a folder on this disk")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
