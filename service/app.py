@@ -25,7 +25,7 @@ from stance.service.docs import install_docs
 from stance.service.errors import BadRequest, ClientGone, NotReady, Overloaded, TimedOut, TooLarge, Unauthorized, install_error_handlers
 from stance.service.loading import LoadedModel, ModelLoader, load_model, model_loader
 from stance.service.metrics import ServiceMetrics
-from stance.service.middleware import BodyLimitMiddleware, HttpHygieneMiddleware, MetricsMiddleware
+from stance.service.middleware import BodyLimitMiddleware, HttpHygieneMiddleware, LoadSheddingMiddleware, MetricsMiddleware
 from stance.service.schemas import (
     PREDICT_EXAMPLES,
     AnalyzeResponse,
@@ -81,6 +81,14 @@ class ServiceState:
         previous = self.batcher.swap(loaded)
         self.metrics.set_model(loaded.name, loaded.version)
         return previous
+
+    def shed(self) -> int | None:
+        """Retry-After for a request refused before its body is read (the backlog is over the bound), else None."""
+        batcher = self.batcher
+        if batcher is None or not batcher.saturated:
+            return None
+        batcher.metrics.rejected.inc()
+        return max(self.settings.retry_after_s, math.ceil(batcher.backlog_s()))
 
     async def start(self) -> None:
         self.batcher = Batcher(
@@ -153,6 +161,7 @@ def create_app(settings: ServiceSettings | None = None, *, loader: ModelLoader |
     app.state.service = state
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(LoadSheddingMiddleware, paths=frozenset({"/v1/predict", "/v1/analyze"}), retry_after=state.shed)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(HttpHygieneMiddleware)
     install_docs(app, title=TITLE)

@@ -84,8 +84,9 @@ class Batcher:
         self.max_wait_s = max_wait_s
         self.metrics = metrics or ServiceMetrics()
         self.current: LoadedModel | None = None
-        self.pairs_per_second: float | None = None  # measured on recent batches (a moving average)
+        self.pairs_per_second: float | None = None  # measured on recent batches: the slower of a moving average and the last
         self._running: tuple[float, float] | None = None  # (pairs, start time) of the batch in the model
+        self._average: float | None = None
         self._queue: deque[_Job] = deque()
         self._held: _Job | None = None  # taken from the queue but did not fit the last batch
         self._wakeup = asyncio.Event()
@@ -119,7 +120,7 @@ class Batcher:
         measured at load replaces the old model's until batches measure it again."""
         previous, self.current = self.current, loaded
         if loaded.pairs_per_second:
-            self.pairs_per_second = loaded.pairs_per_second
+            self.pairs_per_second = self._average = loaded.pairs_per_second
         return previous
 
     @property
@@ -277,11 +278,13 @@ class Batcher:
 
 
     def _measure(self, pairs: float, elapsed: float) -> None:
-        """Pairs per second, a moving average over batches (recent ones weigh most)."""
+        """Pairs per second for admission: a moving average over batches, but never above the
+        last batch, so that a machine slowing down (other load) is believed at once."""
         if elapsed <= 0:
             return
         measured = pairs / elapsed
-        self.pairs_per_second = measured if self.pairs_per_second is None else 0.7 * self.pairs_per_second + 0.3 * measured
+        self._average = measured if self._average is None else 0.7 * self._average + 0.3 * measured
+        self.pairs_per_second = min(self._average, measured)
 
 
 def _infer(model: Any, batch: list[_Job]) -> list[Any]:

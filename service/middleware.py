@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from fastapi import HTTPException
 from stance.service.errors import error_response
@@ -136,3 +137,24 @@ class HttpHygieneMiddleware:
         if head:
             scope = {**scope, "method": "GET"}
         await self.app(scope, receive, send_safely)
+
+
+class LoadSheddingMiddleware:
+    """429 before the body is read when the model's backlog is already over the bound: under a
+    flood, refusing must cost the event loop (and the GIL the model thread needs) next to nothing.
+    ``retry_after()`` returns the seconds to advertise when shedding, else None."""
+
+    def __init__(self, app: ASGIApp, *, paths: frozenset[str], retry_after: Callable[[], int | None]) -> None:
+        self.app = app
+        self.paths = paths
+        self.retry_after = retry_after
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in self.paths:
+            seconds = self.retry_after()
+            if seconds is not None:
+                message = f"the model is saturated (over STANCE_MAX_WAIT_S of work waiting); retry after {seconds}s"
+                response = error_response(429, "overloaded", message, headers={"Retry-After": str(seconds)})
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

@@ -167,6 +167,8 @@ def test_readyz_reports_saturation(make_app, tiny_model):
             busy = client.get("/readyz")
             assert busy.status_code == 503 and busy.json()["error_type"] == "overloaded"
             assert "saturated" in busy.json()["error"] and int(busy.headers["retry-after"]) >= 4
+            shed = client.post("/v1/predict", content=b"{not even json", headers={"Content-Type": "application/json"})
+            assert shed.status_code == 429 and int(shed.headers["retry-after"]) >= 4  # refused before the body is read
             assert client.get("/livez").status_code == 200
         finally:
             gated.open()
