@@ -180,3 +180,28 @@ def test_429_at_once_when_the_queue_is_full(make_app, tiny_model):
         assert results["B"].json()["predictions"][0]["text"].startswith("B:")
         metrics = client.get("/metrics").text
         assert "stance_rejected_requests_total 2.0" in metrics
+
+
+def test_an_unknown_target_is_400_before_taking_a_queue_slot(make_app, tiny_model):
+    """With the queue full, a request naming an unknown target is still told 400 (not 429),
+    and the model never sees it: the target check runs before the queue."""
+    gated = GatedModel(tiny_model)
+    app = make_app(loader=lambda directory: gated, queue_size=1, max_batch=1)
+    with running(app) as client:
+        batcher = app.state.service.batcher
+        gated.close()
+        gated.calls.clear()
+        threads = [threading.Thread(target=lambda i=i: client.post("/v1/predict", json={"inputs": f"{i}: NATO"})) for i in range(2)]
+        threads[0].start()
+        try:
+            assert gated.entered.wait(30)
+            threads[1].start()
+            wait_until(lambda: batcher.depth == 1)  # the queue is full
+            for path, payload in (("/v1/predict", {"inputs": SENTENCE, "targets": ["mars"]}), ("/v1/analyze", {"text": SENTENCE, "targets": ["nato", "mars"]})):
+                refused = client.post(path, json=payload)
+                assert refused.status_code == 400 and "mars" in refused.json()["error"]
+        finally:
+            gated.open()
+            for thread in threads:
+                thread.join(30)
+        assert gated.calls == [1, 1]

@@ -331,3 +331,16 @@ def test_voice_is_the_mean_over_scored_pairs_only():
     assert evaluator.compute(stance, voice, scored=np.array([True, False, False, False]))["voice"]["accuracy"] == 1.0
     assert evaluator.compute(stance, voice)["voice"]["accuracy"] == 0.0  # every pair counted: author wins
     assert evaluator.compute(stance, voice, scored=np.zeros(4, dtype=bool))["voice"]["accuracy"] == 0.0  # none scored: author
+
+
+def test_the_gate_window_is_before_then_after(tiny_model_dir):
+    """(3, 2) means three sentences before and two after: an asymmetric window tells them apart."""
+    model = StanceModel.from_pretrained(tiny_model_dir)
+    texts = ["NATO met in Brussels.", "The weather was mild.", "Belgrade had rain.", "The market was busy.", "Trains ran late."]
+    rows = [StanceExample(text=t, target="nato", label="none", article_id="a", sentence_id=i) for i, t in enumerate(texts)]
+    model.settings.gate_window = [2, 0]  # the alias in sentence 0 reaches sentences 1 and 2, not 3 and 4
+    assert gated(rows, model) == [False, False, False, True, True]
+    model.settings.gate_window = [0, 2]
+    assert gated(rows, model) == [False, True, True, True, True]
+    reversed_rows = [StanceExample(text=t, target="nato", label="none", article_id="a", sentence_id=i) for i, t in enumerate(texts[::-1])]
+    assert gated(reversed_rows, model) == [True, True, False, False, False]  # the alias now last: two sentences before it see it
