@@ -168,10 +168,13 @@ def test_full_fine_tuning_fits_a_tiny_separable_set(tiny_encoder):
 
 def test_lora_training_lowers_the_loss_and_learns(tiny_encoder):
     args = TrainingArguments(encoder=str(tiny_encoder), epochs=8, batch_size=4, lora_rank=4, learning_rate=1e-2, max_length=32)
+    untrained = StanceModel.from_encoder(str(tiny_encoder), lora_rank=4, max_length=32, seed=args.seed)
     result = Trainer(args, examples() * 8, progress=False).train()
     losses = [h["train_loss"] for h in result.history]
     assert losses[-1] < 0.75 * losses[0], losses
-    assert nato_accuracy(result.model) >= 3  # chance is 2 of 8; runs over random tokenizers gave 4 to 8
+    # chance is 2 of 8; this seed fits all 8 (seeds 1 and 2: 6 and 5), the untrained adapter gets 2
+    assert nato_accuracy(result.model) >= 6
+    assert nato_accuracy(result.model) >= nato_accuracy(untrained) + 4
 
 
 def test_an_explicit_model_is_trained_in_place(tiny_encoder):
