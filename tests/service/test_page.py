@@ -95,6 +95,14 @@ def analyse(page) -> None:
     page.wait_for_selector(".summary-row .bar-fill")
 
 
+def shown_article(page) -> str:
+    """The article as the page shows it: sentences and the text between them, markers aside."""
+    return page.evaluate(
+        "() => { const doc = document.getElementById('doc').cloneNode(true);"
+        " doc.querySelectorAll('.voice-tag, .markers').forEach(n => n.remove()); return doc.textContent; }"
+    )
+
+
 def test_the_page_analyses_the_seed_article(make_app, tiny_model, page_for):
     app = make_app()
     with live_server(app) as url:
@@ -109,10 +117,7 @@ def test_the_page_analyses_the_seed_article(make_app, tiny_model, page_for):
         texts = page.evaluate("() => Array.from(document.querySelectorAll('#doc .sent-text'), s => s.textContent)")
         assert texts == [s.text for s in expected.sentences]
         # the article reads as it was written: sentences plus the text between them, markers aside
-        shown = page.evaluate(
-            "() => { const doc = document.getElementById('doc').cloneNode(true);"
-            " doc.querySelectorAll('.voice-tag, .markers').forEach(n => n.remove()); return doc.textContent; }"
-        )
+        shown = shown_article(page)
         assert shown == seed
 
         # one target: highlighted by its label (none unmarked), reported voices marked
@@ -208,9 +213,6 @@ def test_the_page_keeps_articles_with_emoji_intact(make_app, tiny_model, page_fo
         expected = tiny_model.analyze(article)
         texts = page.evaluate("() => Array.from(document.querySelectorAll('#doc .sent-text'), s => s.textContent)")
         assert texts == [s.text for s in expected.sentences]
-        shown = page.evaluate(
-            "() => { const doc = document.getElementById('doc').cloneNode(true);"
-            " doc.querySelectorAll('.voice-tag, .markers').forEach(n => n.remove()); return doc.textContent; }"
-        )
+        shown = shown_article(page)
         assert shown == article
         assert page.errors == []

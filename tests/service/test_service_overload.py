@@ -5,9 +5,11 @@ left, and a /readyz that says when the server is saturated. Held with a gated mo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 from stance.service.batching import Batcher
@@ -16,6 +18,21 @@ from stance.service.loading import LoadedModel
 from svc_helpers import GatedModel, running, wait_until
 
 SENTENCE = "Serbia will never join NATO."
+
+
+@contextlib.contextmanager
+def holding(client, gated: GatedModel) -> Iterator[None]:
+    """One request held inside the model for the duration; then released and answered."""
+    gated.close()
+    gated.calls.clear()
+    holder = threading.Thread(target=lambda: client.post("/v1/predict", json={"inputs": "held: NATO"}))
+    holder.start()
+    try:
+        assert gated.entered.wait(30)
+        yield
+    finally:
+        gated.open()
+        holder.join(30)
 
 
 def loaded(model, pairs_per_second=None) -> LoadedModel:
@@ -85,66 +102,51 @@ def test_a_request_past_its_deadline_is_503_and_never_computed(make_app, tiny_mo
     gated = GatedModel(tiny_model)
     app = make_app(loader=lambda directory: gated, request_timeout_s=0.5, max_batch=1)
     with running(app) as client:
-        gated.close()
-        gated.calls.clear()
-        holder = threading.Thread(target=lambda: client.post("/v1/predict", json={"inputs": "held: NATO"}))
-        holder.start()
-        try:
-            assert gated.entered.wait(30)
+        with holding(client, gated):
             late = client.post("/v1/predict", json={"inputs": "late: NATO and Moscow"})
             assert late.status_code == 503 and late.json()["error_type"] == "timeout"
             assert "STANCE_REQUEST_TIMEOUT_S" in late.json()["error"] and "retry-after" in late.headers
-            assert app.state.service.batcher.depth == 0 or all(job.future.done() for job in app.state.service.batcher._queue)
-        finally:
-            gated.open()
-            holder.join(30)
         assert client.post("/v1/predict", json={"inputs": "next: NATO"}).status_code == 200
         assert gated.calls == [1, 1], "the timed-out request was computed"
+
+
+async def post_and_hang_up(app, path: str, payload: dict) -> list[dict]:
+    """POST straight to the ASGI app, hang up once the job is queued; returns what was sent back."""
+    body = json.dumps(payload).encode()
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+    queued = asyncio.Event()
+    sent: list[dict] = []
+
+    async def receive():
+        if messages:
+            return messages.pop(0)
+        await queued.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+        "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
+    }  # fmt: skip
+    call = asyncio.ensure_future(app(scope, receive, send))
+    while app.state.service.batcher.depth == 0:
+        await asyncio.sleep(0.001)
+    queued.set()
+    await call
+    return sent
 
 
 def test_a_client_that_hangs_up_is_never_computed(make_app, tiny_model):
     gated = GatedModel(tiny_model)
     app = make_app(loader=lambda directory: gated, max_batch=1)
     with running(app) as client:
-        gated.close()
-        gated.calls.clear()
-        holder = threading.Thread(target=lambda: client.post("/v1/predict", json={"inputs": "held: NATO"}))
-        holder.start()
-        try:
-            assert gated.entered.wait(30)
-            sent: list[dict] = []
-
-            async def gone_client():
-                body = json.dumps({"inputs": ["gone 1: NATO", "gone 2: Moscow"]}).encode()
-                messages = [{"type": "http.request", "body": body, "more_body": False}]
-                queued = asyncio.Event()
-
-                async def receive():
-                    if messages:
-                        return messages.pop(0)
-                    await queued.wait()  # hang up once the job is queued
-                    return {"type": "http.disconnect"}
-
-                async def send(message):
-                    sent.append(message)
-
-                scope = {
-                    "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-                    "path": "/v1/predict", "raw_path": b"/v1/predict", "query_string": b"", "root_path": "",
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-                    "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
-                }  # fmt: skip
-                call = asyncio.ensure_future(app(scope, receive, send))
-                while app.state.service.batcher.depth == 0:
-                    await asyncio.sleep(0.001)
-                queued.set()
-                await call
-
-            client.portal.call(gone_client)
+        with holding(client, gated):
+            sent = client.portal.call(post_and_hang_up, app, "/v1/predict", {"inputs": ["gone 1: NATO", "gone 2: Moscow"]})
             assert sent[0]["status"] == 499
-        finally:
-            gated.open()
-            holder.join(30)
         assert client.post("/v1/predict", json={"inputs": "next: NATO"}).status_code == 200
         assert gated.calls == [1, 1], "the request of a client that hung up was computed"
 
@@ -156,12 +158,9 @@ def test_readyz_reports_saturation(make_app, tiny_model):
         batcher = app.state.service.batcher
         ready = client.get("/readyz")
         assert ready.status_code == 200 and ready.json()["backlog_s"] == 0
-        gated.close()
-        threads = [threading.Thread(target=lambda i=i: client.post("/v1/predict", json={"inputs": f"{i}: NATO"})) for i in range(2)]
-        threads[0].start()
-        try:
-            assert gated.entered.wait(30)
-            threads[1].start()
+        with holding(client, gated):
+            queued = threading.Thread(target=lambda: client.post("/v1/predict", json={"inputs": "queued: NATO"}))
+            queued.start()
             wait_until(lambda: batcher.depth == 1)
             batcher.pairs_per_second = 1.0  # as if measured on a slow machine: the queued request's 4 pairs take 4 s
             busy = client.get("/readyz")
@@ -170,7 +169,4 @@ def test_readyz_reports_saturation(make_app, tiny_model):
             shed = client.post("/v1/predict", content=b"{not even json", headers={"Content-Type": "application/json"})
             assert shed.status_code == 429 and int(shed.headers["retry-after"]) >= 4  # refused before the body is read
             assert client.get("/livez").status_code == 200
-        finally:
-            gated.open()
-            for thread in threads:
-                thread.join(30)
+        queued.join(30)
