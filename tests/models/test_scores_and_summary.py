@@ -46,10 +46,27 @@ def test_evidence_is_the_three_strongest_stanced_sentences(stanced_sentences):
     labels = [("against", 0.9), ("favor", 0.6), ("against", 0.8), ("favor", 0.95), ("against", 0.7)][:stanced_sentences]
     labels += [("neutral", 0.99), ("none", 0.99)]
     sentences = [Sentence(i, f"sentence {i}", 10 * i, 10 * i + 10) for i in range(len(labels))]
-    predictions = [SentencePrediction(s.text, {"nato": stanced(label, p)}, Voice("author", 1.0)) for s, (label, p) in zip(sentences, labels, strict=True)]
-    evidence = summarize_article(sentences, predictions, ["nato"]).summary["nato"].evidence
+    voices = [Voice("reported" if i % 2 else "author", 0.5 + i / 100) for i in range(len(labels))]
+    predictions = [SentencePrediction(s.text, {"nato": stanced(label, p)}, v) for s, (label, p), v in zip(sentences, labels, voices, strict=True)]
+    analysis = summarize_article(sentences, predictions, ["nato"])
+    evidence = analysis.summary["nato"].evidence
     assert EVIDENCE_PER_TARGET == 3
     strongest = sorted(((p, i) for i, (label, p) in enumerate(labels) if label in ("favor", "against")), reverse=True)[:3]
     assert [e.index for e in evidence] == [i for _, i in strongest]
     assert [e.score for e in evidence] == pytest.approx([p for p, _ in strongest])
     assert len(evidence) == min(3, stanced_sentences)
+    concerned = [(label, p) for label, p in labels if label != "none"]  # the stanced ones and the neutral one
+    summary = analysis.summary["nato"]
+    assert summary.mentions == len(concerned) == stanced_sentences + 1
+    assert summary.counts == {name: sum(label == name for label, _ in labels) for name in ("favor", "against", "neutral", "none")}
+    signed = [stanced(label, p).signed_score for label, p in concerned]
+    assert summary.score == pytest.approx(sum(signed) / len(signed))
+    assert [s.voice for s in analysis.sentences] == voices
+    assert [(s.index, s.start, s.end, s.text) for s in analysis.sentences] == [(s.index, s.start, s.end, s.text) for s in sentences]
+
+
+def test_a_summary_needs_one_prediction_per_sentence():
+    sentences = [Sentence(i, f"sentence {i}", 10 * i, 10 * i + 10) for i in range(3)]
+    predictions = [SentencePrediction(s.text, {"nato": stanced("none", 0.9)}, Voice("author", 1.0)) for s in sentences[:2]]
+    with pytest.raises(ValueError):
+        summarize_article(sentences, predictions, ["nato"])
