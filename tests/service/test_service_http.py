@@ -70,6 +70,14 @@ def test_a_malformed_request_gets_the_json_error_shape(server):
     assert body_of(raw)["error_type"] == "bad_request"
 
 
+def test_a_body_framed_twice_is_refused_on_the_wire(server):
+    port = server()
+    raw = exchange(port, b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5\r\n"
+                         b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n")  # fmt: skip
+    assert raw.startswith(b"HTTP/1.1 400")
+    assert body_of(raw)["error_type"] == "bad_request"
+
+
 def test_a_client_that_never_finishes_its_request_is_cut_off(server):
     port = server(read_timeout_s=0.5)
     started = time.monotonic()
