@@ -134,3 +134,11 @@ def test_serve_port_out_of_range_is_a_usage_error(capsys):
         main(["serve", "--port", "99999"])
     assert exit_info.value.code == 2
     assert "a TCP port is 0-65535" in capsys.readouterr().err
+
+
+def test_train_refuses_a_row_without_a_word(tmp_path, capsys):
+    rows = [LABELLED[0], {**LABELLED[1], "text": "?! ... \u200b"}]
+    data = write_jsonl(tmp_path / "rows.jsonl", rows)
+    assert main(["train", "--data", str(data), "--output", str(tmp_path / "model")]) == 2
+    assert f"{data}:2: empty text (no letter or digit)" in capsys.readouterr().err
+    assert not (tmp_path / "model").exists()
