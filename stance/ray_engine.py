@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import glob
 import json
-import os
-import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+from stance.models.atomic import atomic_directory
 from stance.models.rows import score_rows, text_problem
 
 JSONL_SUFFIXES = (".jsonl", ".json")
@@ -297,29 +296,11 @@ def run(job: ScoringJob) -> ScoringReport:
                 "options": options,
             },
         )
-        output.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
-        try:
+        with atomic_directory(output) as staging:  # an old output (--overwrite) is replaced only once the new one is complete
             sink = _sink(job.output_format, str(staging))
             scored.write_datasink(sink, ray_remote_args={"num_cpus": 0})
-            _replace(staging, output)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
         return ScoringReport(rows=rows - skipped, skipped=skipped, output_rows=sink.rows_written, seconds=time.perf_counter() - begin)
     finally:
         if started_here:
             ray.shutdown()
 
-
-def _replace(staging: Path, output: Path) -> None:
-    """Rename the finished output into place; an old output (``--overwrite``) goes only after."""
-    old = output.with_name(f".{output.name}.old-{os.getpid()}") if output.exists() else None
-    if old is not None:
-        os.replace(output, old)
-    os.replace(staging, output)
-    if old is not None:
-        if old.is_dir():
-            shutil.rmtree(old)
-        else:
-            old.unlink()
