@@ -102,7 +102,7 @@ def naive_pipeline(model: StanceModel):
     """A text-classification pipeline over the same encoder weights, called per pair."""
     from transformers import BertConfig, BertForSequenceClassification, pipeline
 
-    encoder = model.encoder
+    encoder = model.backbone.encoder
     settings = {k: v for k, v in encoder.config.to_dict().items() if k not in ("id2label", "label2id")}
     config = BertConfig(**settings, num_labels=4)
     classifier = BertForSequenceClassification(config).eval()
@@ -110,7 +110,7 @@ def naive_pipeline(model: StanceModel):
     if [name for name in missing if not name.startswith("pooler.")]:
         raise RuntimeError(f"encoder weights do not fit a BERT classifier: {missing[:3]}")
     pipe = pipeline("text-classification", model=classifier, tokenizer=model.tokenizer, device=-1)
-    max_length = model.settings.max_length
+    max_length = model.backbone.settings.max_length
 
     def score(text: str, query: str):
         return pipe({"text": text, "text_pair": query}, truncation="only_first", max_length=max_length)

@@ -1,13 +1,14 @@
-"""ONNX Runtime inference for a stance model: the merged encoder, mean pooling and both heads
-exported as one graph, dynamically quantised to int8, and plugged into ``StanceModel.runtime``.
+"""ONNX Runtime inference for a model: the merged encoder, pooling and every head exported as
+one graph (one output per head, ``<head>_logits``), dynamically quantised to int8, and plugged
+into ``model.runtime``.
 
 >>> model = StanceModel.from_pretrained("models/default", runtime="onnx")  # exports once to models/default/onnx/
 >>> model.analyze(text)                                                   # same API, ONNX Runtime underneath
 
 ``use_onnx(model)`` does the same for a model already in memory (e.g. just trained).
 
-Tokenisation, length bucketing, temperatures and the alias gate stay in ``StanceModel``; only
-the forward pass moves. Needs the ``fast`` extra: ``pip install 'stance-service[fast]'``.
+Tokenisation, length bucketing, calibration and the alias gate stay in the model; only the
+forward pass moves. Needs the ``fast`` extra: ``pip install 'stance-service[fast]'``.
 
 Dynamic quantisation picks activation scales per batch, so a pair's probabilities can move a
 little with its batch-mates (8 of 968 labels changed between batch sizes 64 and 8 in one
@@ -28,7 +29,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from stance.models.atomic import copy_file, scratch_directory, write_file
+from stance.models.runtimes import missing_onnx_packages, onnx_installed
 from torch import nn
+
+__all__ = ["OnnxRuntime", "export_onnx", "find_onnx", "onnx_installed", "onnx_path", "use_onnx"]
 
 ONNX_DIR = "onnx"
 INT8_NAME = "model.int8.onnx"
@@ -38,59 +42,29 @@ OPSET = 17
 # Bump when the exported graph changes (inputs, outputs, fusion, quantisation settings).
 EXPORT_FORMAT = "stance-onnx-4"
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
-OUTPUT_NAMES = ("stance_logits", "voice_logits")
+OUTPUT_SUFFIX = "_logits"  # a head's output is named <head>_logits
 # MatMuls left in float when quantising: the second FFN projection of each layer, whose
 # input (the GELU output) has outliers that one int8 scale per batch cannot hold.
 KEEP_FLOAT = (r"layer\.\d+/output/dense/MatMul$",)
 
 
-def _missing() -> list[str]:
-    import importlib.util
-
-    return [name for name in ("onnx", "onnxruntime") if importlib.util.find_spec(name) is None]
-
-
-def onnx_installed() -> bool:
-    """Whether the ``fast`` extra (onnx, onnxruntime) is installed."""
-    return not _missing()
-
-
 def _require_onnx() -> None:
     """Fail with an install hint (a RuntimeError, which the CLI reports) when the extra is missing."""
-    missing = _missing()
+    missing = missing_onnx_packages()
     if missing:
         raise RuntimeError(f"the ONNX runtime needs {' and '.join(missing)}: pip install 'stance-service[fast]'")
 
 
 class _Exportable(nn.Module):
-    """Encoder + masked mean pooling + heads, with no dropout and positional inputs only."""
+    """The model's forward pass (in eval mode: no dropout) with positional inputs and one output per head."""
 
     def __init__(self, model: nn.Module, with_token_types: bool) -> None:
         super().__init__()
-        self.encoder = model.encoder
-        self.stance_head = model.stance_head
-        self.voice_head = model.voice_head
+        self.model = model
         self.with_token_types = with_token_types
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None):
-        kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
-        if self.with_token_types:
-            kwargs["token_type_ids"] = token_type_ids
-        hidden = self.encoder(**kwargs).last_hidden_state
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-        return self.stance_head(pooled), self.voice_head(pooled)
-
-
-def _uses_token_types(model) -> bool:
-    return "token_type_ids" in getattr(model.tokenizer, "model_input_names", ())
-
-
-def _base_encoder(model) -> nn.Module:
-    """The transformer whose attention implementation is switched for export (under LoRA, if
-    the adapters were not merged yet; they then trace as extra MatMuls)."""
-    encoder = model.encoder
-    return encoder.get_base_model() if hasattr(encoder, "get_base_model") else encoder
+        return tuple(self.model(input_ids, attention_mask, token_type_ids if self.with_token_types else None).values())
 
 
 def export_onnx(
@@ -115,14 +89,17 @@ def export_onnx(
     """
     _require_onnx()
     path = Path(path)
-    encoder = _base_encoder(model)
-    with_token_types = _uses_token_types(model)
-    wrapper = _Exportable(model, with_token_types).eval()
-    sample = model.encode_pairs(["Serbia will never join NATO.", "Moscow said so."], ["NATO, the alliance", "Russia"])
+    # the transformer whose attention implementation is switched for export (under LoRA adapters
+    # that were not merged yet, which then trace as extra MatMuls)
+    encoder = model.backbone.base_encoder()
+    with_token_types = model.backbone.uses_token_types
+    wrapper = _Exportable(model, with_token_types)
+    sample = model.example_inputs()
     names = [n for n in INPUT_NAMES if n != "token_type_ids" or with_token_types]
     args = tuple(sample[n] for n in names)
+    output_names = [name + OUTPUT_SUFFIX for name in model.head_specs]
     axes = {name: {0: "batch", 1: "sequence"} for name in names}
-    axes.update({name: {0: "batch"} for name in OUTPUT_NAMES})
+    axes.update({name: {0: "batch"} for name in output_names})
     previous_attention = getattr(encoder.config, "_attn_implementation", None)
     was_training = model.training
     model.eval()
@@ -140,7 +117,7 @@ def export_onnx(
                     args,
                     str(raw),
                     input_names=names,
-                    output_names=list(OUTPUT_NAMES),
+                    output_names=output_names,
                     dynamic_axes=axes,
                     opset_version=OPSET,
                     do_constant_folding=True,
@@ -209,7 +186,7 @@ def physical_cores() -> int:
 
 
 class OnnxRuntime:
-    """``StanceModel.runtime``: a batch of tokenizer tensors in, (stance, voice) logits out."""
+    """``model.runtime``: a batch of tokenizer tensors in, logits per head name out."""
 
     def __init__(self, path: str | os.PathLike, *, threads: int | None = None, spinning: bool = False) -> None:
         """``spinning=False``: idle worker threads sleep instead of busy-waiting between runs.
@@ -233,14 +210,15 @@ class OnnxRuntime:
         options.add_session_config_entry("session.inter_op.allow_spinning", "1" if spinning else "0")
         self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         self.input_names = [i.name for i in self.session.get_inputs()]
+        self.output_names = [o.name for o in self.session.get_outputs()]
+        self.heads = [name.removesuffix(OUTPUT_SUFFIX) for name in self.output_names]
 
-    def __call__(self, batch: Mapping) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, batch: Mapping) -> dict[str, np.ndarray]:
         feeds = {}
         for name in self.input_names:
             value = batch[name] if name in batch else np.zeros_like(_numpy(batch["input_ids"]))
             feeds[name] = _numpy(value).astype(np.int64, copy=False)
-        stance, voice = self.session.run(list(OUTPUT_NAMES), feeds)
-        return stance, voice
+        return dict(zip(self.heads, self.session.run(self.output_names, feeds), strict=True))
 
     def __repr__(self) -> str:
         return f"OnnxRuntime({str(self.path)!r})"
@@ -265,7 +243,7 @@ def model_fingerprint(model, model_dir: str | os.PathLike | None = None) -> str:
                 with file.open("rb") as handle:
                     for chunk in iter(lambda: handle.read(1 << 20), b""):
                         digest.update(chunk)
-        digest.update(json.dumps(model.settings.encoder, sort_keys=True).encode())
+        digest.update(json.dumps(model.backbone.settings.encoder, sort_keys=True).encode())
     else:
         for name, tensor in sorted(model.state_dict().items()):
             digest.update(name.encode())

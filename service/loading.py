@@ -41,14 +41,14 @@ class LoadedModel:
         return {"name": self.name, "version": self.version}
 
     def describe(self) -> dict[str, Any]:
-        settings = self.model.settings
+        settings, backbone = self.model.settings, self.model.backbone.settings
         return {
             "name": self.name,
             "version": self.version,
             "directory": str(self.directory),
-            "encoder": dict(settings.encoder),
-            "adapter": dict(settings.lora) if settings.lora else None,
-            "max_length": settings.max_length,
+            "encoder": dict(backbone.encoder),
+            "adapter": dict(backbone.lora) if backbone.lora else None,
+            "max_length": backbone.max_length,
             "runtime": "onnx" if getattr(self.model, "runtime", None) is not None else "torch",
             "gate": {"on": bool(settings.gate), "window": list(settings.gate_window)},
             "card": self.card_title,

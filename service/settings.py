@@ -10,8 +10,9 @@ from dataclasses import MISSING, asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from stance.models.runtimes import check_runtime
+
 ENV_PREFIX = "STANCE_"
-RUNTIMES = ("auto", "torch", "onnx")  # as StanceModel.from_pretrained takes them; not imported, to keep torch out of settings
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,8 +55,7 @@ class ServiceSettings:
                 raise ValueError(f"{ENV_PREFIX}{name.upper()} must be more than 0, not {getattr(self, name)}")
         if self.batch_wait_ms < 0 or self.retry_after_s < 0 or self.torch_threads < 0:
             raise ValueError("STANCE_BATCH_WAIT_MS, STANCE_RETRY_AFTER_S and STANCE_TORCH_THREADS must not be negative")
-        if self.runtime not in RUNTIMES:
-            raise ValueError(f"STANCE_RUNTIME must be one of {', '.join(RUNTIMES)}, not {self.runtime!r}")
+        check_runtime(self.runtime, setting=f"{ENV_PREFIX}RUNTIME")
         if self.admin_token is not None and not self.admin_token.strip():
             object.__setattr__(self, "admin_token", None)
 

@@ -7,8 +7,10 @@ import json
 import os
 import sys
 import time
-from collections import Counter
 from pathlib import Path
+
+from stance.models.runtimes import RUNTIMES, check_runtime
+from stance.models.tasks import TASKS
 
 ARTICLES_PER_PASS = 32  # `predict --split` scores this many articles per model pass: full batches, bounded memory
 
@@ -30,8 +32,15 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stance", description="Sentence-level stance toward Russia, the West, the EU and NATO.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    train = commands.add_parser("train", help="fine-tune a stance model on labelled rows")
-    train.add_argument("--data", nargs="+", required=True, help="labelled rows (.jsonl or .csv; long, wide or pointer rows)")
+    train = commands.add_parser("train", help="fine-tune a model on labelled rows (stance) or articles (frames, narratives)")
+    train.add_argument("--task", choices=TASKS, default="stance", help="stance (default), or article-level frames or narratives")
+    train.add_argument(
+        "--data",
+        nargs="+",
+        required=True,
+        help="stance: labelled rows (.jsonl or .csv; long, wide or pointer rows); frames/narratives: the organisers' label file "
+        "(article_id<TAB>labels) or .jsonl rows with article_id, text (or none: read from --text-dir) and labels",
+    )
     train.add_argument("--dev-data", nargs="+", help="held-out rows for model selection (default: a split of --data by article)")
     train.add_argument("--extra-data", nargs="+", help="rows added to training only, never to the dev split (e.g. another corpus)")
     train.add_argument("--output", required=True, help="folder to write the model to (a model folder there is replaced atomically)")
@@ -43,11 +52,12 @@ def _parser() -> argparse.ArgumentParser:
         "its encoder, adapter rank, max length and targets are kept",
     )
     train.add_argument("--targets-file", help="targets JSON (default: the four targets shipped in models/targets.json)")
+    train.add_argument("--labels-file", help="frames/narratives: your own label set JSON (default: models/frames.json or models/narratives.json)")
     train.add_argument("--epochs", type=int, default=4)
     train.add_argument("--batch-size", type=int, default=32)
     train.add_argument("--learning-rate", type=float)
     train.add_argument("--lora-rank", type=int, help="adapter rank (default 16); 0 fine-tunes the whole encoder")
-    train.add_argument("--max-length", type=int, help="tokens per sentence-target pair (default 128)")
+    train.add_argument("--max-length", type=int, help="tokens per sentence-target pair (default 128), or per article chunk (default 256)")
     train.add_argument("--class-weighting", choices=["sqrt", "none"], default="sqrt")
     train.add_argument("--dev-fraction", type=float, default=0.2)
     train.add_argument("--seed", type=int, default=42)
@@ -59,13 +69,14 @@ def _parser() -> argparse.ArgumentParser:
     train.set_defaults(run=_train)
 
     evaluate = commands.add_parser("evaluate", help="score a model on labelled rows and write metrics.json")
+    evaluate.add_argument("--task", choices=TASKS, default="stance", help="stance (default), frames or narratives (then --model is required)")
     evaluate.add_argument("--model", help="model folder (default: the shipped default model)")
     evaluate.add_argument("--data", nargs="+", required=True)
     evaluate.add_argument("--out", required=True, help="folder for metrics.json, predictions.jsonl, confusion_matrix.png")
     evaluate.add_argument("--targets", help="comma-separated targets to keep (default: all in the data)")
     evaluate.add_argument("--no-gate", action="store_true", help="score every pair with the model, even without an alias")
     evaluate.add_argument(
-        "--runtime", choices=["torch", "onnx", "auto"], default="torch", help="torch (default: the reference), or onnx to measure the int8 fast path"
+        "--runtime", choices=RUNTIMES, default="torch", help="torch (default: the reference), or onnx to measure the int8 fast path"
     )
     evaluate.add_argument("--text-dir", action="append")
     evaluate.set_defaults(run=_evaluate)
@@ -88,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     predict.add_argument(
         "--runtime",
-        choices=["torch", "onnx", "auto"],
+        choices=RUNTIMES,
         default=os.environ.get("STANCE_RUNTIME") or "auto",
         help="onnx: int8 ONNX Runtime, exported once to <model>/onnx/ (2.7x torch); auto (default, or env STANCE_RUNTIME): onnx when installed",
     )
@@ -111,7 +122,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=_port, default=8000)
     serve.add_argument(
-        "--runtime", choices=["auto", "torch", "onnx"], help="auto (default, env STANCE_RUNTIME): int8 ONNX Runtime when installed, else torch"
+        "--runtime", choices=RUNTIMES, help="auto (default, env STANCE_RUNTIME): int8 ONNX Runtime when installed, else torch"
     )
     serve.set_defaults(run=_serve)
     return parser
@@ -136,14 +147,11 @@ def _targets(value: str | None) -> list[str] | None:
 
 
 def _load_model(path: str | None, runtime: str):
-    from stance.models import StanceModel
-    from stance.models.modeling import RUNTIMES
-
-    if runtime not in RUNTIMES:  # a --runtime flag is checked by argparse; its default comes from the environment
-        raise ValueError(f"STANCE_RUNTIME={runtime!r} is not a runtime; choose one of {', '.join(RUNTIMES)}")
-
     from safetensors import SafetensorError
 
+    from stance.models import StanceModel
+
+    check_runtime(runtime, setting="STANCE_RUNTIME")  # a --runtime flag is checked by argparse; its default comes from the environment
     try:
         return StanceModel.from_pretrained(path, runtime=runtime)
     except (SafetensorError, OSError, ValueError) as error:
@@ -153,41 +161,29 @@ def _load_model(path: str | None, runtime: str):
 
 
 def _train(args: argparse.Namespace) -> int:
-    from stance.models import TargetSet, default_targets
     from stance.outputs import check_model_output
-    from stance.training.arguments import TrainingArguments
-    from stance.training.data import load_examples, split_by_article
+    from stance.training.article_evaluation import format_article_summary
     from stance.training.evaluation import format_summary
-    from stance.training.trainer import Trainer
+    from stance.training.recipe import TrainingData, train_model
 
     check_model_output(args.output, inputs=[*args.data, *(args.dev_data or []), *(args.extra_data or [])], overwrite=args.overwrite)
-    init = None
-    if args.init_model:
-        given = [flag for flag, value in (("--encoder", args.encoder), ("--targets-file", args.targets_file), ("--lora-rank", args.lora_rank),
-                                          ("--max-length", args.max_length)) if value is not None]  # fmt: skip
-        if given:
-            raise ValueError(f"--init-model keeps the model's own encoder, adapter, length and targets: drop {', '.join(given)}")
-        from stance.models import StanceModel
-
-        init = StanceModel.from_pretrained(args.init_model, trainable=True)
-        targets = init.targets
-    else:
-        targets = TargetSet.load(args.targets_file) if args.targets_file else default_targets()
-    examples = load_examples(args.data, targets=targets, text_dirs=_text_dirs(args))
-    if args.dev_data:
-        train_examples, dev_examples = examples, load_examples(args.dev_data, targets=targets, text_dirs=_text_dirs(args))
-    else:
-        train_examples, dev_examples = split_by_article(examples, dev_fraction=args.dev_fraction, seed=args.seed)
-    if args.extra_data:
-        train_examples = train_examples + load_examples(args.extra_data, targets=targets, text_dirs=_text_dirs(args))
-    training_args = TrainingArguments(
-        encoder=init.settings.encoder["name_or_path"] if init else args.encoder,
+    rows = TrainingData(data=args.data, dev_data=args.dev_data, extra_data=args.extra_data, text_dirs=_text_dirs(args))
+    result = train_model(
+        rows,
+        args.output,
+        task=args.task,
+        labels_file=args.labels_file,
+        init_model=args.init_model,
+        encoder=args.encoder,
+        targets_file=args.targets_file,
+        lora_rank=args.lora_rank,
+        max_length=args.max_length,
+        progress=not args.quiet,
+        # again: the folder may have changed while training ran
+        before_save=lambda: check_model_output(args.output, overwrite=args.overwrite),
         epochs=args.epochs,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
-        lora_rank=(init.settings.lora or {}).get("r", 0) if init else 16 if args.lora_rank is None else args.lora_rank,
-        max_length=init.settings.max_length if init else args.max_length or 128,
-        init_model=args.init_model,
         class_weighting=args.class_weighting,
         dev_fraction=args.dev_fraction,
         seed=args.seed,
@@ -195,27 +191,15 @@ def _train(args: argparse.Namespace) -> int:
         model_name=args.name,
         model_version=args.model_version,
     )
-    counts = {
-        "train pairs": len(train_examples),
-        "train articles": len({ex.group for ex in train_examples}),
-        "dev pairs": len(dev_examples),
-        "dev articles": len({ex.group for ex in dev_examples}),
-        "dev article ids": sorted({ex.article_id for ex in dev_examples if ex.article_id}),
-        "train labels": dict(Counter(ex.label for ex in train_examples)),
-        "files": [str(p) for p in args.data + (args.extra_data or [])],
-    }
-    print(f"training on {counts['train pairs']} pairs ({counts['train articles']} articles), dev {counts['dev pairs']} pairs", file=sys.stderr)
-    trainer = Trainer(training_args, train_examples, dev_examples, targets=targets, model=init, progress=not args.quiet)
-    result = trainer.train()
-    check_model_output(args.output, overwrite=args.overwrite)  # again: the folder may have changed while training ran
-    trainer.save(result, args.output, data_counts=counts)
     if result.dev_metrics:
-        print(format_summary(result.dev_metrics))
+        print(format_summary(result.dev_metrics) if args.task == "stance" else format_article_summary(result.dev_metrics))
     print(f"model written to {args.output} in {result.seconds / 60:.1f} min", file=sys.stderr)
     return 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    if args.task != "stance":
+        return _evaluate_articles(args)
     from stance.training.data import load_examples
     from stance.training.evaluation import StanceEvaluator, format_summary
 
@@ -227,6 +211,27 @@ def _evaluate(args: argparse.Namespace) -> int:
         examples = [ex for ex in examples if ex.target in keep]
     metrics = StanceEvaluator(examples, gate=False if args.no_gate else None)(model, output_dir=args.out)
     print(format_summary(metrics))
+    print(f"metrics written to {Path(args.out) / 'metrics.json'}", file=sys.stderr)
+    return 0
+
+
+def _evaluate_articles(args: argparse.Namespace) -> int:
+    from stance.models.framing import ArticleLabelModel
+    from stance.training.article_data import load_article_examples
+    from stance.training.article_evaluation import format_article_summary
+    from stance.training.article_tasks import ArticleLabelTask
+
+    if not args.model:
+        raise ValueError(f"--task {args.task} needs --model: a folder trained with `stance train --task {args.task}`")
+    if args.targets or args.no_gate:
+        raise ValueError("--targets and --no-gate are for the stance task")
+    check_runtime(args.runtime)
+    model = ArticleLabelModel.from_pretrained(args.model, runtime=args.runtime)
+    if model.task != args.task:
+        raise ValueError(f"{args.model} is a {model.task} model, not a {args.task} model")
+    examples = load_article_examples(args.data, labelset=model.labelset, text_dirs=_text_dirs(args))
+    metrics = ArticleLabelTask(model.labelset).evaluate(model, examples, final=True, output_dir=args.out)
+    print(format_article_summary(metrics))
     print(f"metrics written to {Path(args.out) / 'metrics.json'}", file=sys.stderr)
     return 0
 

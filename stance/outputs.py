@@ -16,9 +16,10 @@ class OutputError(ValueError):
 
 
 def is_model_folder(path: Path) -> bool:
-    """A folder ``stance train`` wrote: ``config.json`` with a ``stance`` section."""
+    """A folder ``stance train`` wrote: ``config.json`` with a ``format_version`` (or the first format's ``stance`` section)."""
     try:
-        return "stance" in json.loads((path / "config.json").read_text(encoding="utf-8"))
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+        return "format_version" in config or "stance" in config
     except (OSError, ValueError, TypeError):
         return False
 

@@ -110,7 +110,7 @@ LABELLED = [
 
 
 def assert_finite_temperatures(model: StanceModel) -> None:
-    assert math.isfinite(model.settings.stance_temperature) and math.isfinite(model.settings.voice_temperature)
+    assert math.isfinite(model.head_specs["stance"].temperature) and math.isfinite(model.head_specs["voice"].temperature)
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -372,7 +372,7 @@ def test_train_produces_a_loadable_model(tmp_path, tiny_encoder, capsys):
     model = StanceModel.from_pretrained(output)
     assert_finite_temperatures(model)
     assert model.settings.model_name == "cli-test"
-    assert model.settings.lora["r"] == 16
+    assert model.backbone.settings.lora["r"] == 16
     prediction = model.predict(LABELLED[0]["text"], gate=False)
     assert np.isclose(sum(prediction.stance["nato"].scores.values()), 1.0, atol=1e-5)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "train.jsonl"]
@@ -407,11 +407,11 @@ def test_train_goes_on_from_a_saved_model(tmp_path, tiny_encoder, capsys):
     assert main(["train", *common, "--output", str(second), "--init-model", str(first), "--model-version", "2.1"]) == 0
     config = json.loads((second / "training_config.json").read_text(encoding="utf-8"))
     assert config["training"]["init_model"] == str(first)
-    assert json.loads((second / "config.json").read_text(encoding="utf-8"))["stance"]["model_version"] == "2.1"
+    assert json.loads((second / "config.json").read_text(encoding="utf-8"))["model_version"] == "2.1"
     assert (config["training"]["lora_rank"], config["training"]["max_length"]) == (4, 32)  # the model's own, not the defaults
     texts = [row["text"] for row in LABELLED]
     one, two = StanceModel.from_pretrained(first), StanceModel.from_pretrained(second)
-    assert one.settings.encoder == two.settings.encoder
+    assert one.backbone.settings.encoder == two.backbone.settings.encoder
     scores = [[p.stance["nato"].scores["favor"] for p in m.predict(texts)] for m in (one, two)]
     assert not np.allclose(scores[0], scores[1], atol=1e-5)
     capsys.readouterr()

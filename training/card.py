@@ -13,7 +13,8 @@ if TYPE_CHECKING:
 
 
 def model_card(result: TrainResult, args: TrainingArguments, data_counts: dict) -> str:
-    settings = result.model.settings
+    model = result.model
+    settings, backbone = model.settings, model.backbone.settings
     lines = [
         f"# {settings.model_name} {settings.model_version}",
         "",
@@ -21,8 +22,8 @@ def model_card(result: TrainResult, args: TrainingArguments, data_counts: dict) 
         "and whether the stance is the author's or reported), trained with this project's `stance train`.",
         "",
         "## Encoder",
-        f"- `{settings.encoder['name_or_path']}`" + (f" version {settings.encoder['package_version']}" if settings.encoder.get("package_version") else ""),
-        f"- {'LoRA adapter, rank ' + str(settings.lora['r']) + ' (the encoder itself is not stored here)' if settings.lora else 'fully fine-tuned encoder, stored here'}",
+        f"- `{backbone.encoder['name_or_path']}`" + (f" version {backbone.encoder['package_version']}" if backbone.encoder.get("package_version") else ""),
+        f"- {'LoRA adapter, rank ' + str(backbone.lora['r']) + ' (the encoder itself is not stored here)' if backbone.lora else 'fully fine-tuned encoder, stored here'}",
         "",
         "## Targets",
         *[f"- `{t.name}`: {t.description}" for t in result.model.targets.values()],
@@ -52,8 +53,8 @@ def model_card(result: TrainResult, args: TrainingArguments, data_counts: dict) 
             format_summary(result.dev_metrics),
             "```",
             "",
-            f"Calibration: stance temperature {settings.stance_temperature:.3f}, voice temperature "
-            f"{settings.voice_temperature:.3f}; expected calibration error {result.dev_metrics['overall']['ece']:.3f}.",
+            f"Calibration: stance temperature {model.head_specs['stance'].temperature:.3f}, voice temperature "
+            f"{model.head_specs['voice'].temperature:.3f}; expected calibration error {result.dev_metrics['overall']['ece']:.3f}.",
             f"Voice accuracy: {voice['accuracy']:.3f} over {voice['support']} sentences." if voice.get("accuracy") is not None else "",
             "",
         ]

@@ -11,6 +11,7 @@ import numpy as np
 from sklearn.metrics import classification_report, confusion_matrix, f1_score
 from stance.models import STANCE_LABELS, VOICE_LABELS, StanceModel
 from stance.models.atomic import atomic_file, write_file
+from stance.models.tasks import sentence_voice
 from stance.training.data import StanceExample, article_contexts
 
 STANCED = ["favor", "against"]
@@ -64,7 +65,8 @@ def gated(examples: Sequence[StanceExample], model: StanceModel) -> list[bool]:
     """Which examples the alias gate of ``analyze`` leaves to the prior: those whose target has
     no alias in their article window. Examples with their own query or without an article
     position are always scored, as ``predict`` scores a lone sentence."""
-    contexts = article_contexts(examples, before=model.settings.gate_window[0], after=model.settings.gate_window[1])
+    before, after = model.settings.gate_window
+    contexts = article_contexts(examples, before=before, after=after)
     return [
         context is not None and not ex.query and not model.targets[ex.target].mentioned_in(context)
         for ex, context in zip(examples, contexts, strict=True)
@@ -93,16 +95,17 @@ class StanceEvaluator:
         return self._predict(model, self.scored(model))
 
     def _predict(self, model: StanceModel, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        stance = np.zeros((len(self.examples), len(STANCE_LABELS)), dtype=np.float32)
+        """Scored pairs from the model; the others get the gate's prior (and no voice: ``sentence_voice``
+        leaves them out, as ``analyze`` does)."""
+        stance = np.tile(model.settings.prior_probabilities(), (len(self.examples), 1))
         voice = np.zeros((len(self.examples), len(VOICE_LABELS)), dtype=np.float32)
+        voice[:, 0] = 1.0
         scored = np.flatnonzero(mask).tolist()
-        prior = np.array([model.settings.gate_prior.get(label, 0.0) for label in STANCE_LABELS], dtype=np.float32)
-        stance[:] = prior / prior.sum()
-        voice[:] = [1.0, 0.0]
         if scored:
             texts = [self.examples[i].text for i in scored]
             queries = [self.examples[i].query or model.targets[self.examples[i].target].query for i in scored]
-            stance[scored], voice[scored] = model.score_pairs(texts, queries, batch_size=self.batch_size)
+            scores = model.score_pairs(texts, queries, batch_size=self.batch_size)
+            stance[scored], voice[scored] = scores["stance"], scores["voice"]
         return stance, voice
 
     def __call__(self, model: StanceModel, *, output_dir: str | Path | None = None) -> dict:
@@ -157,8 +160,7 @@ class StanceEvaluator:
         gold, predicted = [], []
         for rows in per_sentence.values():
             gold.append(self.examples[rows[0]].voice)
-            kept = [i for i in rows if scored[i]]
-            predicted.append(VOICE_LABELS[int(voice[kept].mean(0).argmax())] if kept else VOICE_LABELS[0])
+            predicted.append(sentence_voice(voice[[i for i in rows if scored[i]]])[0])
         return {
             "accuracy": float(np.mean([g == p for g, p in zip(gold, predicted, strict=True)])),
             "macro_f1": float(f1_score(gold, predicted, labels=list(VOICE_LABELS), average="macro", zero_division=0)),

@@ -14,11 +14,29 @@ from stance.models.validation import ConfigError, check_config
 SENTENCE = "Serbia will never join NATO."
 
 
-def folder_with(tiny_model_dir, tmp_path, **stance_changes):
+# where each setting lives in config.json (format 2): (section, key); heads by position
+PLACES = {
+    "stance_temperature": ("heads", 0),
+    "voice_temperature": ("heads", 1),
+    "gate": ("options", "gate"),
+    "gate_window": ("options", "gate_window"),
+    "gate_prior": ("options", "gate_prior"),
+    "max_length": ("backbone", "max_length"),
+    "lora": ("backbone", "lora"),
+    "encoder": ("backbone", "encoder"),
+}
+
+
+def folder_with(tiny_model_dir, tmp_path, **changes):
     folder = tmp_path / "model"
     shutil.copytree(tiny_model_dir, folder)
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    config["stance"].update(stance_changes)
+    for name, value in changes.items():
+        section, key = PLACES[name]
+        if section == "heads":
+            config["heads"][key]["temperature"] = value
+        else:
+            config[section][key] = value
     (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
     return folder
 
@@ -26,23 +44,23 @@ def folder_with(tiny_model_dir, tmp_path, **stance_changes):
 @pytest.mark.parametrize(
     ("changes", "field"),
     [
-        ({"stance_temperature": 0}, "stance_temperature"),
-        ({"stance_temperature": -1}, "stance_temperature"),
-        ({"voice_temperature": "1"}, "voice_temperature"),
-        ({"gate_prior": {"none": 0}}, "gate_prior"),
-        ({"gate_prior": {"maybe": 1.0}}, "gate_prior"),
-        ({"gate_window": [3]}, "gate_window"),
-        ({"gate_window": "3:2"}, "gate_window"),
-        ({"max_length": 100_000}, "max_length"),
-        ({"gate": "yes"}, "gate"),
-        ({"lora": {"r": 16, "alpha": 32, "dropout": 0.0}, "encoder": {"name_or_path": "some-org/some-hub-model"}}, "encoder"),
+        ({"stance_temperature": 0}, "heads[0] (stance).temperature"),
+        ({"stance_temperature": -1}, "heads[0] (stance).temperature"),
+        ({"voice_temperature": "1"}, "heads[1] (voice).temperature"),
+        ({"gate_prior": {"none": 0}}, "options.gate_prior"),
+        ({"gate_prior": {"maybe": 1.0}}, "options.gate_prior"),
+        ({"gate_window": [3]}, "options.gate_window"),
+        ({"gate_window": "3:2"}, "options.gate_window"),
+        ({"max_length": 100_000}, "backbone.max_length"),
+        ({"gate": "yes"}, "options.gate"),
+        ({"lora": {"r": 16, "alpha": 32, "dropout": 0.0}, "encoder": {"name_or_path": "some-org/some-hub-model"}}, "backbone.encoder"),
     ],
 )
 def test_a_bad_setting_fails_at_load_naming_folder_and_field(tiny_model_dir, tmp_path, changes, field):
     folder = folder_with(tiny_model_dir, tmp_path, **changes)
     with pytest.raises(ConfigError) as error:
         StanceModel.from_pretrained(folder)
-    assert str(folder / "config.json") in str(error.value) and f"stance.{field}" in str(error.value)
+    assert str(folder / "config.json") in str(error.value) and f": {field} " in str(error.value)
 
 
 def test_cli_reports_a_bad_setting_instead_of_writing_nan(tiny_model_dir, tmp_path, capsys):
@@ -54,7 +72,7 @@ def test_cli_reports_a_bad_setting_instead_of_writing_nan(tiny_model_dir, tmp_pa
     source = write_jsonl(tmp_path / "rows.jsonl", [{"text": SENTENCE}])
     output = tmp_path / "scored.jsonl"
     assert main(["predict", "--model", str(folder), "--input", str(source), "--output", str(output), "--runtime", "torch"]) == 2
-    assert "stance.stance_temperature" in capsys.readouterr().err
+    assert "heads[0] (stance).temperature" in capsys.readouterr().err
     assert not output.exists()
 
 
@@ -73,7 +91,7 @@ def test_an_export_without_its_weights_hash_is_not_trusted(tiny_model_dir, tmp_p
     (folder / ONNX_DIR / META_NAME).unlink()  # an export shipped without it
     other = StanceModel.from_pretrained(folder)
     with torch.no_grad():
-        other.stance_head.bias.copy_(torch.tensor([0.0, 9.0, 0.0, 0.0]))  # other weights, same folder
+        other.heads["stance"].bias.copy_(torch.tensor([0.0, 9.0, 0.0, 0.0]))  # other weights, same folder
     other.save_pretrained(folder / "new")
     shutil.copytree(folder / ONNX_DIR, folder / "new" / ONNX_DIR)  # the old export beside the new weights, no metadata
     served = StanceModel.from_pretrained(folder / "new", runtime="onnx")

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+import stance.models.core as core
 import stance.models.modeling as modeling
 import torch
 from safetensors.torch import load_file
@@ -76,22 +77,23 @@ def model(tiny_model_dir) -> StanceModel:
 
 
 def test_from_encoder_full_fine_tuning(full_model, tiny_encoder):
-    assert full_model.settings.lora is None
-    assert full_model.settings.max_length == 64
-    assert full_model.settings.encoder["name_or_path"] == str(tiny_encoder.resolve())
+    assert full_model.backbone.settings.lora is None
+    assert full_model.backbone.settings.max_length == 64
+    assert full_model.backbone.settings.encoder["name_or_path"] == str(tiny_encoder.resolve())
     assert list(full_model.targets) == ["russia", "west", "eu", "nato"]
     assert all(p.requires_grad for p in full_model.parameters())
-    assert full_model.stance_head.out_features == len(STANCE_LABELS)
-    assert full_model.voice_head.out_features == len(VOICE_LABELS)
+    assert list(full_model.heads) == ["stance", "voice"]
+    assert full_model.heads["stance"].out_features == len(STANCE_LABELS)
+    assert full_model.heads["voice"].out_features == len(VOICE_LABELS)
 
 
 def test_from_encoder_lora_trains_only_adapters_and_heads(lora_model):
-    assert lora_model.settings.lora == {"r": 4, "alpha": 8, "dropout": 0.0}
+    assert lora_model.backbone.settings.lora == {"r": 4, "alpha": 8, "dropout": 0.0}
     trainable = {name for name, p in lora_model.named_parameters() if p.requires_grad}
     frozen = {name for name, p in lora_model.named_parameters() if not p.requires_grad}
     assert trainable and frozen
     assert any("lora_A" in name for name in trainable)
-    assert all("lora_" in name or name.startswith(("stance_head.", "voice_head.")) for name in trainable)
+    assert all("lora_" in name or name.startswith(("heads.stance.", "heads.voice.")) for name in trainable)
     assert not any("lora_" in name for name in frozen)
 
 
@@ -99,8 +101,8 @@ def test_a_seed_fixes_the_heads(tiny_encoder):
     a = StanceModel.from_encoder(str(tiny_encoder), lora_rank=None, seed=3)
     b = StanceModel.from_encoder(str(tiny_encoder), lora_rank=None, seed=3)
     c = StanceModel.from_encoder(str(tiny_encoder), lora_rank=None, seed=4)
-    assert torch.equal(a.stance_head.weight, b.stance_head.weight)
-    assert not torch.equal(a.stance_head.weight, c.stance_head.weight)
+    assert torch.equal(a.heads["stance"].weight, b.heads["stance"].weight)
+    assert not torch.equal(a.heads["stance"].weight, c.heads["stance"].weight)
 
 
 # ---- save / load ------------------------------------------------------------------
@@ -137,15 +139,21 @@ def test_full_folder_contents(saved_full, full_model):
     config = json.loads((saved_full / "config.json").read_text(encoding="utf-8"))
     assert config["id2label"] == {str(i): label for i, label in enumerate(STANCE_LABELS)}
     assert config["label2id"] == {label: i for i, label in enumerate(STANCE_LABELS)}
-    assert config["voice_labels"] == list(VOICE_LABELS)
+    assert config["problem_type"] == "single_label_classification"
+    assert (config["format_version"], config["task"]) == (2, "stance")
+    assert config["heads"] == [
+        {"name": "stance", "labels": list(STANCE_LABELS), "activation": "softmax", "temperature": 1.0},
+        {"name": "voice", "labels": list(VOICE_LABELS), "activation": "softmax", "temperature": 1.0},
+    ]
     assert config["model_type"] == "bert"
-    assert config["stance"]["lora"] is None
-    assert config["stance"]["max_length"] == 64
-    assert config["stance"]["encoder"] == full_model.settings.encoder
+    assert config["backbone"]["lora"] is None
+    assert config["backbone"]["max_length"] == 64
+    assert config["backbone"]["pooling"] == "mean"
+    assert config["backbone"]["encoder"] == full_model.backbone.settings.encoder
     assert json.loads((saved_full / "targets.json").read_text(encoding="utf-8")) == full_model.targets.to_dict()
     assert (saved_full / "README.md").read_text(encoding="utf-8") == "# card\n"
     weights = load_file(str(saved_full / "model.safetensors"))
-    assert any(key.startswith("encoder.") for key in weights)
+    assert any(key.startswith("backbone.encoder.") for key in weights)
     assert set(weights) == set(full_model.state_dict())
 
 
@@ -155,27 +163,29 @@ def test_lora_folder_holds_only_adapters_and_heads(saved_lora, saved_full, lora_
     assert not names & TOKENIZER_FILES
     assert "README.md" not in names  # no card was given
     config = json.loads((saved_lora / "config.json").read_text(encoding="utf-8"))
-    assert config["stance"]["lora"] == {"r": 4, "alpha": 8, "dropout": 0.0}
+    assert config["backbone"]["lora"] == {"r": 4, "alpha": 8, "dropout": 0.0}
     assert config["id2label"]["0"] == "favor" and config["label2id"]["none"] == 3
     weights = load_file(str(saved_lora / "model.safetensors"))
     assert weights
-    assert all("lora_" in key or key.startswith(("stance_head.", "voice_head.")) for key in weights)
+    assert all("lora_" in key or key.startswith(("heads.stance.", "heads.voice.")) for key in weights)
     assert any("lora_B" in key for key in weights)
     assert (saved_lora / "model.safetensors").stat().st_size < (saved_full / "model.safetensors").stat().st_size
 
 
 def test_settings_survive_the_round_trip(full_model, tmp_path):
-    full_model.settings.stance_temperature = 2.5
-    full_model.settings.voice_temperature = 0.5
+    full_model.head_specs["stance"].temperature = 2.5
+    full_model.head_specs["voice"].temperature = 0.5
     full_model.settings.gate_prior = {"neutral": 3.0, "none": 1.0}
     full_model.settings.model_name = "tiny"
     full_model.settings.model_version = "7"
     try:
         loaded = StanceModel.from_pretrained(full_model.save_pretrained(tmp_path / "model"))
         assert loaded.settings == full_model.settings
+        assert loaded.head_specs == full_model.head_specs
+        assert loaded.backbone.settings == full_model.backbone.settings
         assert np.allclose(_probabilities(full_model)[0], _probabilities(loaded)[0], atol=1e-5)
     finally:
-        full_model.settings.stance_temperature = full_model.settings.voice_temperature = 1.0
+        full_model.head_specs["stance"].temperature = full_model.head_specs["voice"].temperature = 1.0
         full_model.settings.gate_prior = {"none": 1.0}
 
 
@@ -207,7 +217,7 @@ def test_a_failed_save_leaves_the_old_folder_intact(full_model, tmp_path, monkey
     def broken_save_file(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(modeling, "save_file", broken_save_file)
+    monkeypatch.setattr(core, "save_file", broken_save_file)
     with pytest.raises(OSError, match="disk full"):
         full_model.save_pretrained(directory, model_card="new card\n")
     assert {p.name: p.read_bytes() for p in directory.iterdir()} == before
@@ -232,7 +242,7 @@ def test_loading_something_that_is_not_a_model_folder(tmp_path, tiny_model_dir):
     with pytest.raises(FileNotFoundError, match="no config.json"):
         StanceModel.from_pretrained(tmp_path)
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert"}), encoding="utf-8")
-    with pytest.raises(ValueError, match="no 'stance' section"):
+    with pytest.raises(ValueError, match="no 'stance' section and no 'format_version'"):
         StanceModel.from_pretrained(tmp_path)
 
 
@@ -244,9 +254,9 @@ def test_weights_that_do_not_match_are_rejected(tiny_model_dir, tmp_path):
     directory = tmp_path / "model"
     shutil.copytree(tiny_model_dir, directory)
     weights = load_file(str(directory / "model.safetensors"))
-    del weights["stance_head.weight"]
+    del weights["heads.stance.weight"]
     save_file(weights, str(directory / "model.safetensors"))
-    with pytest.raises(ValueError, match="stance_head.weight"):
+    with pytest.raises(ValueError, match="heads.stance.weight"):
         StanceModel.from_pretrained(directory)
 
 
@@ -292,7 +302,8 @@ def test_scores_do_not_depend_on_the_batch(model):
 
 def test_predict_matches_score_pairs(model):
     prediction = model.predict(SENTENCES[2], targets=["eu", "nato"], gate=False)
-    stance, voice = model.score_pairs([SENTENCES[2]] * 2, [model.targets["eu"].query, model.targets["nato"].query])
+    scores = model.score_pairs([SENTENCES[2]] * 2, [model.targets["eu"].query, model.targets["nato"].query])
+    stance, voice = scores["stance"], scores["voice"]
     assert np.allclose(list(prediction.stance["eu"].scores.values()), stance[0], atol=1e-6)
     assert np.allclose(list(prediction.stance["nato"].scores.values()), stance[1], atol=1e-6)
     mean_voice = voice.mean(0)
@@ -302,11 +313,11 @@ def test_predict_matches_score_pairs(model):
 
 def test_temperature_flattens_the_probabilities(full_model):
     sharp = _probabilities(full_model)[0]
-    full_model.settings.stance_temperature = 100.0
+    full_model.head_specs["stance"].temperature = 100.0
     try:
         flat = _probabilities(full_model)[0]
     finally:
-        full_model.settings.stance_temperature = 1.0
+        full_model.head_specs["stance"].temperature = 1.0
     assert np.abs(flat - 0.25).max() < np.abs(sharp - 0.25).max()
     assert np.abs(flat - 0.25).max() < 0.01
 

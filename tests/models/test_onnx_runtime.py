@@ -14,7 +14,8 @@ pytest.importorskip("onnx")
 
 from conftest_corpus import CORPUS  # noqa: E402
 from stance.models import StanceModel  # noqa: E402
-from stance.models.modeling import WEIGHTS_NAME, RuntimeOnlyEncoder  # noqa: E402
+from stance.models.backbone import RuntimeOnlyEncoder  # noqa: E402
+from stance.models.config import WEIGHTS_NAME  # noqa: E402
 from stance.models.onnx_runtime import INT8_NAME, OnnxRuntime, export_onnx, onnx_path, use_onnx  # noqa: E402
 
 SENTENCES = CORPUS[:8]  # the tiny tokenizer knows these words
@@ -52,27 +53,31 @@ def _scores_with(model, runtime, pairs):
 
 
 def test_fp32_export_matches_torch(model, pairs, torch_scores, fp32_path):
-    stance, voice = _scores_with(model, OnnxRuntime(fp32_path, threads=1), pairs)
-    np.testing.assert_allclose(stance, torch_scores[0], atol=1e-4)
-    np.testing.assert_allclose(voice, torch_scores[1], atol=1e-4)
+    scores = _scores_with(model, OnnxRuntime(fp32_path, threads=1), pairs)
+    assert list(scores) == ["stance", "voice"]
+    stance, voice = scores["stance"], scores["voice"]
+    np.testing.assert_allclose(stance, torch_scores["stance"], atol=1e-4)
+    np.testing.assert_allclose(voice, torch_scores["voice"], atol=1e-4)
 
 
 def test_int8_export_is_close_to_torch(model, pairs, torch_scores, tmp_path):
     path = export_onnx(model, tmp_path / "model.int8.onnx", quantize=True)
-    stance, voice = _scores_with(model, OnnxRuntime(path), pairs)
-    assert stance.shape == torch_scores[0].shape and voice.shape == torch_scores[1].shape
+    scores = _scores_with(model, OnnxRuntime(path), pairs)
+    stance, voice = scores["stance"], scores["voice"]
+    assert stance.shape == torch_scores["stance"].shape and voice.shape == torch_scores["voice"].shape
     np.testing.assert_allclose(stance.sum(1), 1.0, atol=1e-5)
-    assert np.abs(stance - torch_scores[0]).max() < 0.05
-    assert np.abs(voice - torch_scores[1]).max() < 0.05
-    assert (stance.argmax(1) == torch_scores[0].argmax(1)).mean() >= 0.9
+    assert np.abs(stance - torch_scores["stance"]).max() < 0.05
+    assert np.abs(voice - torch_scores["voice"]).max() < 0.05
+    assert (stance.argmax(1) == torch_scores["stance"].argmax(1)).mean() >= 0.9
 
 
 def test_runtime_accepts_numpy_batches_of_any_length(model, fp32_path):
     runtime = OnnxRuntime(fp32_path, threads=1)
     for texts in (["Short."], SENTENCES):
         batch = model.encode_pairs(texts, ["NATO, the North Atlantic alliance"] * len(texts), return_tensors="np")
-        stance, voice = runtime(batch)
-        assert stance.shape == (len(texts), 4) and voice.shape == (len(texts), 2)
+        logits = runtime(batch)
+        assert list(logits) == ["stance", "voice"]
+        assert logits["stance"].shape == (len(texts), 4) and logits["voice"].shape == (len(texts), 2)
 
 
 def test_use_onnx_exports_once_into_the_model_folder(tiny_model_dir, pairs, torch_scores, tmp_path):
@@ -87,8 +92,8 @@ def test_use_onnx_exports_once_into_the_model_folder(tiny_model_dir, pairs, torc
     again = StanceModel.from_pretrained(model_dir)
     use_onnx(again, model_dir=model_dir)
     assert path.stat().st_mtime_ns == stamp  # reused, not exported again
-    stance, _ = again.score_pairs(*pairs, batch_size=8)
-    assert (stance.argmax(1) == torch_scores[0].argmax(1)).mean() >= 0.9
+    stance = again.score_pairs(*pairs, batch_size=8)["stance"]
+    assert (stance.argmax(1) == torch_scores["stance"].argmax(1)).mean() >= 0.9
 
     prediction = again.predict("Putin said the West was hostile to Russia.")
     assert prediction.stance["russia"].scored
@@ -102,7 +107,7 @@ def test_use_onnx_reexports_when_the_weights_change(tiny_model_dir, tmp_path):
     use_onnx(model, cache_dir=cache, quantize=False)
     assert first.path.stat().st_mtime_ns == stamp
     with torch.no_grad():
-        model.stance_head.bias += 1.0
+        model.heads["stance"].bias += 1.0
     second = use_onnx(model, cache_dir=cache, quantize=False)
     assert second.path.stat().st_mtime_ns != stamp
 
@@ -128,10 +133,10 @@ def test_from_pretrained_with_the_onnx_runtime_keeps_no_torch_encoder(tiny_model
     again = StanceModel.from_pretrained(model_dir, runtime="onnx")  # reuses the export, loads no encoder weights
     assert path.stat().st_mtime_ns == stamp
     for model in (first, again):
-        assert isinstance(model.encoder, RuntimeOnlyEncoder) and not list(model.encoder.parameters())
+        assert isinstance(model.backbone.encoder, RuntimeOnlyEncoder) and not list(model.backbone.encoder.parameters())
         assert model.runtime is not None and model.runtime.path == path
-        stance, _ = model.score_pairs(*pairs, batch_size=8)
-        assert (stance.argmax(1) == torch_scores[0].argmax(1)).mean() >= 0.9
+        stance = model.score_pairs(*pairs, batch_size=8)["stance"]
+        assert (stance.argmax(1) == torch_scores["stance"].argmax(1)).mean() >= 0.9
     with pytest.raises(RuntimeError, match="runtime"):
         again(**again.encode_pairs(["NATO met."], ["NATO"]))
     # saving it writes the weights it was loaded from, whether it exported or reused the export
@@ -141,7 +146,7 @@ def test_from_pretrained_with_the_onnx_runtime_keeps_no_torch_encoder(tiny_model
         saved = load_file(str(tmp_path / name / WEIGHTS_NAME))
         assert saved.keys() == original.keys() and all(torch.equal(saved[k], original[k]) for k in original)
         reloaded = StanceModel.from_pretrained(tmp_path / name)
-        assert np.allclose(reloaded.score_pairs(*pairs, batch_size=8)[0], torch_scores[0], atol=1e-5)
+        assert np.allclose(reloaded.score_pairs(*pairs, batch_size=8)["stance"], torch_scores["stance"], atol=1e-5)
 
 
 def test_an_unknown_runtime_is_refused(tiny_model_dir):

@@ -33,8 +33,8 @@ def other_model_dir(tiny_model_dir, tmp_path_factory) -> Path:
     model.settings.model_name = "tiny-other"
     model.settings.model_version = "2"
     with torch.no_grad():
-        model.stance_head.weight.zero_()
-        model.stance_head.bias.copy_(torch.tensor([0.0, 5.0, 0.0, 0.0]))
+        model.heads["stance"].weight.zero_()
+        model.heads["stance"].bias.copy_(torch.tensor([0.0, 5.0, 0.0, 0.0]))
     directory = tmp_path_factory.mktemp("other-model") / "model"
     model.save_pretrained(
         directory,

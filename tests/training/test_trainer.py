@@ -11,7 +11,9 @@ import torch
 from stance.models import STANCE_LABELS, StanceModel
 from stance.training.arguments import TrainingArguments
 from stance.training.data import StanceExample
-from stance.training.trainer import Trainer, _fit_temperature
+from stance.training.tasks import StanceTask
+from stance.training.tasks import fit_temperature as _fit_temperature
+from stance.training.trainer import Trainer
 from torch import nn
 
 # Eight sentences whose labels toward NATO are told apart by their words.
@@ -51,7 +53,7 @@ def stance_matrix(model: StanceModel) -> np.ndarray:
 
 
 def assert_finite_temperatures(model: StanceModel) -> None:
-    assert math.isfinite(model.settings.stance_temperature) and math.isfinite(model.settings.voice_temperature)
+    assert math.isfinite(model.head_specs["stance"].temperature) and math.isfinite(model.head_specs["voice"].temperature)
 
 
 @pytest.fixture(scope="module", params=["full", "lora"])
@@ -87,7 +89,7 @@ def test_best_epoch_is_the_one_with_the_highest_dev_f_avg(run):
 def test_calibration_and_gate_prior(run):
     _, _, result, _ = run
     settings = result.model.settings
-    for temperature in (settings.stance_temperature, settings.voice_temperature):
+    for temperature in (result.model.head_specs["stance"].temperature, result.model.head_specs["voice"].temperature):
         assert math.isfinite(temperature) and temperature > 0
     # the dev pairs without an alias: 2 nato 'none' rows and 4 eu 'none' rows, add-one smoothed
     assert settings.gate_prior == pytest.approx({"favor": 1 / 10, "against": 1 / 10, "neutral": 1 / 10, "none": 7 / 10})
@@ -179,24 +181,23 @@ def test_lora_training_lowers_the_loss_and_learns(tiny_encoder):
 
 def test_an_explicit_model_is_trained_in_place(tiny_encoder):
     model = StanceModel.from_encoder(str(tiny_encoder), lora_rank=None, max_length=32)
-    before = model.stance_head.weight.detach().clone()
+    before = model.heads["stance"].weight.detach().clone()
     args = TrainingArguments(encoder=str(tiny_encoder), epochs=1, batch_size=4, lora_rank=0, model_name="mine", model_version="3")
     result = Trainer(args, examples(), model=model, progress=False).train()
     assert result.model is model
     assert (model.settings.model_name, model.settings.model_version) == ("mine", "3")
-    assert not torch.equal(before, model.stance_head.weight)
+    assert not torch.equal(before, model.heads["stance"].weight)
 
 
 def test_class_weights_are_inverse_square_root_frequencies(tiny_encoder):
     rows = [StanceExample(text="NATO met.", target="nato", label=label) for label in ["favor"] * 4 + ["against"] + ["none"] * 16]
-    model = StanceModel.from_encoder(str(tiny_encoder), lora_rank=None, max_length=32)
     args = TrainingArguments(encoder=str(tiny_encoder), lora_rank=0)
-    weights = Trainer(args, rows, model=model, progress=False)._class_weights()
+    weights = StanceTask.from_arguments(args).class_weights(rows)
     # favor 1/2, against 1, neutral (absent, counted as 1) 1, none 1/4; mean 11/16
     raw = [1 / 2, 1.0, 1.0, 1 / 4]
     expected = [w / (sum(raw) / 4) for w in raw]
     assert weights.tolist() == pytest.approx(expected)
-    assert Trainer(TrainingArguments(encoder=str(tiny_encoder), class_weighting="none"), rows, model=model)._class_weights() is None
+    assert StanceTask.from_arguments(TrainingArguments(encoder=str(tiny_encoder), class_weighting="none")).class_weights(rows) is None
 
 
 def test_no_training_examples_is_an_error(tiny_encoder):
@@ -296,9 +297,9 @@ def test_a_saved_model_loads_trainable_and_trains_further(run):
     assert np.allclose(stance_matrix(model), stance_matrix(merged), atol=1e-5)
     trainable = {name for name, p in model.named_parameters() if p.requires_grad}
     if mode == "lora":
-        assert trainable and all("lora_" in name or not name.startswith("encoder.") for name in trainable)
+        assert trainable and all("lora_" in name or not name.startswith("backbone.encoder.") for name in trainable)
     else:
-        assert any(name.startswith("encoder.") for name in trainable)
+        assert any(name.startswith("backbone.encoder.") for name in trainable)
     before = stance_matrix(model)
     further = Trainer(args, examples("more-"), examples("dev2-"), model=model, progress=False).train()
     assert len(further.history) == args.epochs

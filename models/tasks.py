@@ -1,0 +1,58 @@
+"""What the stance task adds to a backbone and heads, without torch: its labels and heads, its
+settings, and the one implementation of the alias gate (with the prior of the pairs it skips)
+and of the voice rule, which ``StanceModel`` and the evaluator both use."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from stance.models.heads import HeadSpec
+from stance.models.labelsets import ARTICLE_TASKS
+from stance.models.sentences import context_windows
+
+STANCE_TASK = "stance"
+TASKS = (STANCE_TASK, *ARTICLE_TASKS)  # what `stance train --task` takes
+STANCE_LABELS = ("favor", "against", "neutral", "none")
+VOICE_LABELS = ("author", "reported")
+
+
+def stance_heads() -> list[HeadSpec]:
+    """The stance task's heads: stance toward the target, and who voices the sentence."""
+    return [HeadSpec("stance", STANCE_LABELS), HeadSpec("voice", VOICE_LABELS)]
+
+
+@dataclass
+class StanceSettings:
+    """A stance model's settings besides its backbone and heads; saved in ``config.json``."""
+
+    # The alias gate of ``analyze``: a pair whose target has no alias within ``gate_window``
+    # (sentences before, after) is not scored and gets ``gate_prior``; see benchmarks/gate_recall.py.
+    gate: bool = True
+    gate_window: list[int] = field(default_factory=lambda: [3, 2])
+    gate_prior: dict[str, float] = field(default_factory=lambda: {"none": 1.0})
+    model_name: str = "stance-model"
+    model_version: str = "0"
+
+    def options(self) -> dict:
+        return {"gate": self.gate, "gate_window": list(self.gate_window), "gate_prior": dict(self.gate_prior)}
+
+    def gate_contexts(self, sentences: Sequence[str]) -> list[str]:
+        """What the gate reads for each sentence of one article: the sentence and its window."""
+        before, after = self.gate_window
+        return context_windows(sentences, before=before, after=after)
+
+    def prior_probabilities(self) -> np.ndarray:
+        """The stance probabilities a gated pair gets: ``gate_prior`` over STANCE_LABELS, normalised."""
+        prior = np.array([self.gate_prior.get(label, 0.0) for label in STANCE_LABELS], dtype=np.float32)
+        return prior / prior.sum()
+
+
+def sentence_voice(scored_pairs: np.ndarray) -> tuple[str, float]:
+    """A sentence's voice: the mean voice probabilities of its scored pairs, ``author`` (1.0)
+    when the gate skipped every pair of the sentence."""
+    if len(scored_pairs) == 0:
+        return VOICE_LABELS[0], 1.0
+    mean = np.asarray(scored_pairs).mean(0)
+    return VOICE_LABELS[int(mean.argmax())], float(mean.max())

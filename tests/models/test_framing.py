@@ -1,0 +1,157 @@
+"""Frames and narratives of whole articles on the shared backbone: chunking, pooling, thresholds,
+the fallback label, save/load, the ONNX runtime, and the trainer with the article task."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from conftest_corpus import CORPUS
+from stance.models import StanceModel
+from stance.models.framing import LABELS_NAME, ArticleLabelModel
+from stance.models.labelsets import LabelSet, default_labelset
+from stance.models.sentences import split_sentences
+from stance.training.arguments import TrainingArguments
+from stance.training.article_data import ArticleExample
+from stance.training.article_tasks import ArticleLabelTask, tune_thresholds
+from stance.training.trainer import Trainer
+
+LONG_ARTICLE = " ".join(CORPUS[:9] * 3)  # 27 sentences: several chunks of 32 tokens
+TOY = LabelSet(task="narratives", labels=("URW: Praise of Russia", "URW: Discrediting the West, Diplomacy"), fallback="Other", separator=";")
+
+
+@pytest.fixture(scope="module")
+def frames_model(tiny_encoder) -> ArticleLabelModel:
+    model = ArticleLabelModel.from_encoder(str(tiny_encoder), labelset=default_labelset("frames"), lora_rank=None, max_length=32)
+    with torch.no_grad():
+        model.heads["frames"].weight.normal_(0, 1.0)
+    return model
+
+
+def test_chunks_pack_whole_sentences_in_order_within_the_budget(frames_model):
+    sentences = [s.text for s in split_sentences(LONG_ARTICLE)]
+    chunks = frames_model.chunks(sentences)
+    assert [i for chunk in chunks for i in chunk] == list(range(len(sentences)))
+    assert len(chunks) > 3
+    budget = frames_model.backbone.settings.max_length - 2
+    for chunk in chunks:
+        tokens = sum(len(frames_model.tokenizer(sentences[i], add_special_tokens=False)["input_ids"]) for i in chunk)
+        assert tokens <= budget or len(chunk) == 1
+    assert frames_model.chunks([]) == []
+
+
+def test_an_article_is_the_mean_of_its_chunks(frames_model):
+    logits, details = frames_model.article_logits([LONG_ARTICLE, "Rain.", ""])
+    sentences, chunks = details[0]["sentences"], details[0]["chunks"]
+    alone = [frames_model.batched_logits([" ".join(sentences[i] for i in chunk)])["frames"][0] for chunk in chunks]
+    np.testing.assert_allclose(logits[0], np.mean(alone, axis=0), atol=1e-5)
+    assert np.all(logits[2] == 0.0)  # no sentence, no evidence either way
+
+
+def test_analyze_scores_every_label_and_applies_thresholds(frames_model):
+    labels = default_labelset("frames").labels
+    result = frames_model.analyze(LONG_ARTICLE)
+    assert list(result.scores) == list(labels)
+    assert result.labels == [label for label in labels if result.scores[label] >= 0.5]
+    frames_model.head.thresholds = {label: 0.0 for label in labels}
+    try:
+        everything = frames_model.analyze(LONG_ARTICLE)
+    finally:
+        frames_model.head.thresholds = {}
+    assert everything.labels == list(labels)
+    _, details = frames_model.article_logits([LONG_ARTICLE])
+    assert set(everything.evidence) == set(labels)
+    for column, label in enumerate(labels):  # evidence: the sentences of the chunk that scores the label highest
+        assert everything.evidence[label] == details[0]["chunks"][int(details[0]["chunk_logits"][:, column].argmax())]
+
+
+def test_no_label_passing_gives_the_fallback(tiny_encoder):
+    model = ArticleLabelModel.from_encoder(str(tiny_encoder), labelset=TOY, lora_rank=None, max_length=32)
+    model.head.thresholds = {label: 1.0 for label in TOY.labels}
+    result = model.analyze(LONG_ARTICLE)
+    assert result.labels == ["Other"] and result.evidence == {}
+    assert set(result.scores) == set(TOY.labels)
+
+
+def test_save_and_load_round_trip_and_the_task_is_checked(frames_model, tmp_path, tiny_model_dir):
+    frames_model.head.temperature = 1.6
+    frames_model.head.thresholds = {"Economic": 0.3}
+    try:
+        directory = frames_model.save_pretrained(tmp_path / "frames")
+        loaded = ArticleLabelModel.from_pretrained(directory)
+        assert loaded.head == frames_model.head and loaded.labelset == frames_model.labelset
+        np.testing.assert_allclose(loaded.article_logits([LONG_ARTICLE])[0], frames_model.article_logits([LONG_ARTICLE])[0], atol=1e-5)
+        config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+        assert config["task"] == "frames" and config["problem_type"] == "multi_label_classification"
+        assert config["heads"][0]["thresholds"] == {"Economic": 0.3}
+        assert (directory / LABELS_NAME).is_file()
+    finally:
+        frames_model.head.temperature, frames_model.head.thresholds = 1.0, {}
+    with pytest.raises(ValueError, match="'frames' model, not a 'stance' model"):
+        StanceModel.from_pretrained(directory)
+    with pytest.raises(ValueError, match="'stance' model, not a 'frames' or 'narratives' model"):
+        ArticleLabelModel.from_pretrained(tiny_model_dir)
+
+
+def test_the_onnx_runtime_returns_the_frames_head(frames_model, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from stance.models.onnx_runtime import OnnxRuntime, export_onnx
+
+    path = export_onnx(frames_model, tmp_path / "model.onnx", quantize=False)
+    expected = frames_model.article_logits([LONG_ARTICLE])[0]
+    frames_model.runtime = OnnxRuntime(path, threads=1)
+    try:
+        logits = frames_model.article_logits([LONG_ARTICLE])[0]
+    finally:
+        frames_model.runtime = None
+    assert frames_model.runtime is None and OnnxRuntime(path, threads=1).heads == ["frames"]
+    np.testing.assert_allclose(logits, expected, atol=1e-4)
+
+
+# ---- training -------------------------------------------------------------------------
+
+PRAISE = "Putin said the West was hostile to Russia. Russia, the Kremlin, Moscow, Putin and Russian forces"
+WEST = "Washington and its Western allies accused Moscow of propaganda. the West, Western governments, Washington, the United States and Britain"
+NEITHER = "The weather in Belgrade was mild on Monday. EU foreign ministers met in Brussels to discuss the Balkans."
+
+
+def toy_articles(prefix: str) -> list[ArticleExample]:
+    rows = [(PRAISE, ("URW: Praise of Russia",)), (WEST, ("URW: Discrediting the West, Diplomacy",)), (NEITHER, ())]
+    return [ArticleExample(article_id=f"{prefix}{i}", text=text, labels=labels) for i, (text, labels) in enumerate(rows)]
+
+
+def test_the_trainer_trains_the_article_task(tiny_encoder, tmp_path):
+    args = TrainingArguments(encoder=str(tiny_encoder), epochs=6, batch_size=2, lora_rank=0, learning_rate=3e-3, max_length=32, model_name="toy")
+    task = ArticleLabelTask(TOY)
+    trainer = Trainer(args, toy_articles("t") * 4, toy_articles("d"), task=task, progress=False)
+    result = trainer.train()
+    losses = [h["train_loss"] for h in result.history]
+    assert losses[-1] < 0.6 * losses[0], losses
+    scores = [h["dev_samples_f1"] for h in result.history]
+    assert result.best_epoch == 1 + scores.index(max(scores))
+    assert result.dev_metrics["samples_f1"] >= 2 / 3  # three separable articles
+    assert result.model.head.temperature > 0 and set(result.model.head.thresholds) == set(TOY.labels)
+    directory = trainer.save(result, tmp_path / "narratives")
+    card = (directory / "README.md").read_text(encoding="utf-8")
+    assert card.startswith("# toy 0") and "samples-F1" in card
+    loaded = ArticleLabelModel.from_pretrained(directory)
+    assert [r.labels for r in loaded.analyze_many([PRAISE, WEST, NEITHER])] == [r.labels for r in result.model.analyze_many([PRAISE, WEST, NEITHER])]
+
+
+def test_thresholds_maximise_each_labels_dev_f1():
+    probabilities = np.array([[0.9, 0.2], [0.35, 0.1], [0.3, 0.6], [0.1, 0.05]])
+    gold = np.array([[1, 0], [1, 0], [0, 0], [0, 0]], dtype=np.float32)
+    thresholds = tune_thresholds(probabilities, gold, ("a", "b"))
+    assert 0.3 < thresholds["a"] <= 0.35  # both positives, not the 0.3 negative
+    assert "b" not in thresholds  # no positive on dev: the default 0.5 stays
+
+
+def test_the_article_model_keeps_frames_apart_from_a_copied_folder(frames_model, tmp_path):
+    directory = frames_model.save_pretrained(tmp_path / "frames")
+    copy = shutil.copytree(directory, tmp_path / "copy")
+    (copy / LABELS_NAME).write_text(json.dumps({**TOY.to_dict()}), encoding="utf-8")
+    with pytest.raises(ValueError, match="'narratives' label set, but the model's task is 'frames'"):
+        ArticleLabelModel.from_pretrained(copy)

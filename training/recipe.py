@@ -1,0 +1,148 @@
+"""The training recipe, in one place for ``stance train``, ``make default-model`` and Python:
+rows validated and split by article, a new model over an encoder (or a saved model trained
+further), the trainer with the task, and an atomic save with card and training config."""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from stance.models import TargetSet, default_targets
+from stance.models.labelsets import LabelSet, default_labelset
+from stance.models.tasks import TASKS
+from stance.training.arguments import TrainingArguments
+from stance.training.data import load_examples, split_by_article
+from stance.training.trainer import Trainer, TrainResult
+
+DEFAULT_LORA_RANK = 16
+DEFAULT_MAX_LENGTH = {"stance": 128, "frames": 256, "narratives": 256}  # tokens per pair; per article chunk
+
+
+@dataclass(kw_only=True)
+class TrainingData:
+    """Where the rows come from: ``data`` is split by article into train and dev unless
+    ``dev_data`` is given; ``extra_data`` is added to training only."""
+
+    data: Sequence[str]
+    dev_data: Sequence[str] | None = None
+    extra_data: Sequence[str] | None = None
+    text_dirs: Sequence[str] | None = None
+
+
+def train_model(
+    rows: TrainingData,
+    output: str | Path,
+    *,
+    task: str = "stance",
+    labels_file: str | None = None,
+    init_model: str | None = None,
+    encoder: str | None = None,
+    targets_file: str | None = None,
+    lora_rank: int | None = None,
+    max_length: int | None = None,
+    progress: bool = True,
+    before_save: Callable[[], None] | None = None,
+    **options,
+) -> TrainResult:
+    """Train a model for ``task`` and write it to ``output``; ``options`` are ``TrainingArguments`` fields.
+
+    ``init_model`` goes on training a saved stance model: its encoder, adapter rank, length and
+    targets are kept, so ``encoder``, ``targets_file``, ``lora_rank`` and ``max_length`` must not be given.
+    ``labels_file``: an article task's own label set (default: ``models/<task>.json``).
+    ``before_save`` runs after training, before the model is written (e.g. to check the output folder again).
+    """
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+    if task != "stance":
+        if init_model or targets_file:
+            raise ValueError(f"--init-model and --targets-file are for the stance task, not {task}")
+        return _train_articles(task, rows, output, labels_file=labels_file, encoder=encoder, lora_rank=lora_rank, max_length=max_length,
+                               progress=progress, before_save=before_save, **options)  # fmt: skip
+    if labels_file:
+        raise ValueError("--labels-file is for the frames and narratives tasks; stance reads --targets-file")
+    init = None
+    if init_model:
+        given = [name for name, value in (("encoder", encoder), ("targets_file", targets_file), ("lora_rank", lora_rank), ("max_length", max_length))
+                 if value is not None]  # fmt: skip
+        if given:
+            flags = ", ".join("--" + name.replace("_", "-") for name in given)
+            raise ValueError(f"--init-model keeps the model's own encoder, adapter, length and targets: drop {flags}")
+        from stance.models import StanceModel
+
+        init = StanceModel.from_pretrained(init_model, trainable=True)
+        targets = init.targets
+        backbone = init.backbone.settings
+        encoder, lora_rank, max_length = backbone.encoder["name_or_path"], (backbone.lora or {}).get("r", 0), backbone.max_length
+    else:
+        targets = TargetSet.load(targets_file) if targets_file else default_targets()
+    args = TrainingArguments(
+        encoder=encoder,
+        lora_rank=DEFAULT_LORA_RANK if lora_rank is None else lora_rank,
+        max_length=max_length or DEFAULT_MAX_LENGTH["stance"],
+        init_model=init_model,
+        **options,
+    )
+    train_examples, dev_examples = _split(rows, args, lambda paths: load_examples(paths, targets=targets, text_dirs=rows.text_dirs))
+    counts = {
+        "train pairs": len(train_examples),
+        "train articles": len({ex.group for ex in train_examples}),
+        "dev pairs": len(dev_examples),
+        "dev articles": len({ex.group for ex in dev_examples}),
+        "dev article ids": sorted({ex.article_id for ex in dev_examples if ex.article_id}),
+        "train labels": dict(Counter(ex.label for ex in train_examples)),
+        "files": [str(p) for p in [*rows.data, *(rows.extra_data or [])]],
+    }
+    print(f"training on {counts['train pairs']} pairs ({counts['train articles']} articles), dev {counts['dev pairs']} pairs", file=sys.stderr)
+    trainer = Trainer(args, train_examples, dev_examples, targets=targets, model=init, progress=progress)
+    result = trainer.train()
+    if before_save is not None:
+        before_save()
+    trainer.save(result, output, data_counts=counts)
+    return result
+
+
+def _train_articles(
+    task: str, rows: TrainingData, output: str | Path, *, labels_file: str | None, encoder: str | None, lora_rank: int | None,
+    max_length: int | None, progress: bool, before_save: Callable[[], None] | None, **options,
+) -> TrainResult:  # fmt: skip
+    from stance.training.article_data import load_article_examples
+    from stance.training.article_tasks import ArticleLabelTask
+
+    labelset = LabelSet.load(labels_file) if labels_file else default_labelset(task)
+    if labelset.task != task:
+        raise ValueError(f"{labels_file} is a {labelset.task!r} label set, not {task!r}")
+    args = TrainingArguments(
+        encoder=encoder,
+        lora_rank=DEFAULT_LORA_RANK if lora_rank is None else lora_rank,
+        max_length=max_length or DEFAULT_MAX_LENGTH[task],
+        **options,
+    )
+    train_examples, dev_examples = _split(rows, args, lambda paths: load_article_examples(paths, labelset=labelset, text_dirs=rows.text_dirs))
+    counts = {
+        "train articles": len(train_examples),
+        "dev articles": len(dev_examples),
+        "dev article ids": sorted(ex.article_id for ex in dev_examples),
+        "train labels": {label: sum(label in ex.labels for ex in train_examples) for label in labelset.labels},
+        "files": [str(p) for p in [*rows.data, *(rows.extra_data or [])]],
+    }
+    print(f"training {task} on {len(train_examples)} articles, dev {len(dev_examples)} articles", file=sys.stderr)
+    trainer = Trainer(args, train_examples, dev_examples, task=ArticleLabelTask(labelset), progress=progress)
+    result = trainer.train()
+    if before_save is not None:
+        before_save()
+    trainer.save(result, output, data_counts=counts)
+    return result
+
+
+def _split(rows: TrainingData, args: TrainingArguments, load: Callable[[Sequence[str]], list]) -> tuple[list, list]:
+    examples = load(rows.data)
+    if rows.dev_data:
+        train_examples, dev_examples = examples, load(rows.dev_data)
+    else:
+        train_examples, dev_examples = split_by_article(examples, dev_fraction=args.dev_fraction, seed=args.seed)
+    if rows.extra_data:
+        train_examples = train_examples + load(rows.extra_data)
+    return train_examples, dev_examples

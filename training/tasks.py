@@ -1,0 +1,173 @@
+"""What the trainer needs to know about a task: the model it starts from, the labels of each
+example per head, the loss, the dev metric that picks the best epoch, and the calibration
+fitted on dev afterwards. The trainer itself knows none of these."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+import torch
+from stance.models import STANCE_LABELS, VOICE_LABELS, StanceModel, TargetSet, default_targets
+from stance.training.arguments import TrainingArguments
+from stance.training.card import model_card
+from stance.training.data import StanceExample
+from stance.training.evaluation import StanceEvaluator, gated
+from torch import nn
+
+IGNORED = -100  # a head's label for an example that has none (e.g. no voice given)
+
+
+class TrainingTask(Protocol):
+    """A task the ``Trainer`` can train; ``StanceTask`` is the reference."""
+
+    name: str
+    primary_metric: str
+
+    def new_model(self, args: TrainingArguments, targets: TargetSet | None) -> nn.Module: ...
+
+    def features(self, model: nn.Module, examples: Sequence) -> list[dict]:
+        """Per example ``{"inputs": tokenizer fields, "labels": {head: label}}``."""
+        ...
+
+    def prepare(self, train_examples: Sequence, device: torch.device) -> None:
+        """Fit what the loss needs from the training examples (e.g. class weights)."""
+        ...
+
+    def loss(self, outputs: dict[str, torch.Tensor], labels: dict[str, torch.Tensor]) -> torch.Tensor: ...
+
+    def evaluate(self, model: nn.Module, examples: Sequence, *, final: bool = False) -> dict:
+        """Dev metrics; ``final``: after calibration, the way the model is used."""
+        ...
+
+    def epoch_summary(self, metrics: dict) -> dict[str, float]:
+        """What the history records per epoch; its ``"dev_" + primary_metric`` picks the best epoch."""
+        ...
+
+    def calibrate(self, model: nn.Module, examples: Sequence) -> None: ...
+
+    def headline_metrics(self, metrics: dict) -> dict: ...
+
+    def model_card(self, result, args: TrainingArguments, data_counts: dict) -> str: ...
+
+
+class StanceTask:
+    """Stance toward a target, and the voice of the sentence, from (sentence, query) pairs."""
+
+    name = "stance"
+    primary_metric = "f_avg"
+
+    def __init__(self, *, voice_weight: float = 0.5, class_weighting: str = "sqrt") -> None:
+        self.voice_weight = voice_weight
+        self.class_weighting = class_weighting
+        self._stance_loss: nn.Module = nn.CrossEntropyLoss()
+        self._voice_loss = nn.CrossEntropyLoss(ignore_index=IGNORED)
+
+    @classmethod
+    def from_arguments(cls, args: TrainingArguments) -> StanceTask:
+        return cls(voice_weight=args.voice_weight, class_weighting=args.class_weighting)
+
+    def new_model(self, args: TrainingArguments, targets: TargetSet | None) -> StanceModel:
+        return StanceModel.from_encoder(
+            args.encoder, targets=targets or default_targets(), lora_rank=args.lora_rank or None, max_length=args.max_length, seed=args.seed
+        )
+
+    # ---- training -----------------------------------------------------------------
+
+    def features(self, model: StanceModel, examples: Sequence[StanceExample]) -> list[dict]:
+        queries = [ex.query or model.targets[ex.target].query for ex in examples]
+        encoded = model.encode_pairs([ex.text for ex in examples], queries, padding=False, return_tensors=None)
+        return [
+            {
+                "inputs": {key: encoded[key][i] for key in encoded},
+                "labels": {"stance": STANCE_LABELS.index(ex.label), "voice": VOICE_LABELS.index(ex.voice) if ex.voice else IGNORED},
+            }
+            for i, ex in enumerate(examples)
+        ]
+
+    def prepare(self, train_examples: Sequence[StanceExample], device: torch.device) -> None:
+        """Set the stance loss's class weights from the training labels."""
+        weights = self.class_weights(train_examples)
+        self._stance_loss = nn.CrossEntropyLoss(weight=None if weights is None else weights.to(device))
+
+    def class_weights(self, examples: Sequence[StanceExample]) -> torch.Tensor | None:
+        """Inverse square-root label frequencies, mean 1 (``class_weighting="sqrt"``)."""
+        if self.class_weighting == "none":
+            return None
+        counts = Counter(ex.label for ex in examples)
+        weights = torch.tensor([1.0 / math.sqrt(max(counts[label], 1)) for label in STANCE_LABELS])
+        return weights / weights.mean()
+
+    def loss(self, outputs: dict[str, torch.Tensor], labels: dict[str, torch.Tensor]) -> torch.Tensor:
+        loss = self._stance_loss(outputs["stance"], labels["stance"])
+        if (labels["voice"] != IGNORED).any():
+            loss = loss + self.voice_weight * self._voice_loss(outputs["voice"], labels["voice"])
+        return loss
+
+    # ---- dev ----------------------------------------------------------------------
+
+    def evaluate(self, model: StanceModel, examples: Sequence[StanceExample], *, final: bool = False) -> dict:
+        """Every pair scored while picking the epoch; with the alias gate, as ``analyze``, at the end."""
+        return StanceEvaluator(examples, gate=None if final else False)(model)
+
+    def epoch_summary(self, metrics: dict) -> dict[str, float]:
+        return {"dev_f_avg": metrics["overall"]["f_avg"], "dev_macro_f1": metrics["overall"]["macro_f1"]}
+
+    def calibrate(self, model: StanceModel, examples: Sequence[StanceExample]) -> None:
+        """Temperature scaling of both heads on dev, and the label prior of gated pairs."""
+        queries = [ex.query or model.targets[ex.target].query for ex in examples]
+        logits = dev_logits(model, [ex.text for ex in examples], queries)
+        stance_gold = torch.tensor([STANCE_LABELS.index(ex.label) for ex in examples])
+        model.head_specs["stance"].temperature = fit_temperature(logits["stance"], stance_gold)
+        voiced = [i for i, ex in enumerate(examples) if ex.voice]
+        if voiced:
+            voice_gold = torch.tensor([VOICE_LABELS.index(examples[i].voice) for i in voiced])
+            model.head_specs["voice"].temperature = fit_temperature(logits["voice"][voiced], voice_gold)
+        skipped = Counter(ex.label for ex, skip in zip(examples, gated(examples, model), strict=True) if skip)
+        if skipped:
+            total = sum(skipped.values()) + len(STANCE_LABELS)
+            model.settings.gate_prior = {label: (skipped[label] + 1) / total for label in STANCE_LABELS}
+
+    def model_card(self, result, args: TrainingArguments, data_counts: dict) -> str:
+        return model_card(result, args, data_counts)
+
+    def headline_metrics(self, metrics: dict) -> dict:
+        """The dev numbers worth showing in ``/v1/info`` and model cards, without the bulky reports."""
+        keep = ("f_avg", "macro_f1", "accuracy", "ece")
+        return {
+            "overall": {k: metrics["overall"][k] for k in keep},
+            "targets": {name: {k: m[k] for k in keep} for name, m in metrics["targets"].items()},
+            "voice_accuracy": metrics["voice"].get("accuracy"),
+        }
+
+
+def dev_logits(model, texts: list[str], pairs: list[str] | None = None, batch_size: int = 128) -> dict[str, torch.Tensor]:
+    """Uncalibrated logits per head, on the model's device, for fitting calibration."""
+    model.eval()
+    chunks: dict[str, list[torch.Tensor]] = {name: [] for name in model.head_specs}
+    with torch.inference_mode():
+        for begin in range(0, len(texts), batch_size):
+            for name, logits in model.logits(texts[begin : begin + batch_size], None if pairs is None else pairs[begin : begin + batch_size]).items():
+                chunks[name].append(torch.from_numpy(logits))
+    return {name: torch.cat(parts) for name, parts in chunks.items()}
+
+
+def fit_temperature(logits: torch.Tensor, gold: torch.Tensor, *, multi_label: bool = False) -> float:
+    """The temperature that minimises dev negative log-likelihood (Guo et al., 2017); for a
+    sigmoid head, ``gold`` is multi-hot and the likelihood binary per label."""
+    log_t = torch.zeros(1, requires_grad=True)
+    optimizer = torch.optim.LBFGS([log_t], lr=0.1, max_iter=100, line_search_fn="strong_wolfe")
+    loss_fn = nn.BCEWithLogitsLoss() if multi_label else nn.CrossEntropyLoss()
+
+    def closure():
+        optimizer.zero_grad()
+        loss = loss_fn(logits / log_t.exp(), gold)
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    temperature = log_t.exp().item()
+    return float(np.clip(temperature, 0.05, 20.0)) if math.isfinite(temperature) else 1.0
