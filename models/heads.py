@@ -16,7 +16,7 @@ ACTIVATIONS = ("softmax", "sigmoid")
 DEFAULT_THRESHOLD = 0.5
 
 
-@dataclass
+@dataclass(slots=True)  # a misspelt setting fails instead of being ignored
 class HeadSpec:
     name: str
     labels: tuple[str, ...]

@@ -23,7 +23,7 @@ def stance_heads() -> list[HeadSpec]:
     return [HeadSpec("stance", STANCE_LABELS), HeadSpec("voice", VOICE_LABELS)]
 
 
-@dataclass
+@dataclass(slots=True)  # a misspelt setting fails instead of being ignored
 class StanceSettings:
     """A stance model's settings besides its backbone and heads; saved in ``config.json``."""
 

@@ -22,7 +22,7 @@ def logit(p: float) -> float:
 def test_the_voice_temperature_divides_the_voice_logits(tiny_model_dir, temperature):
     model = StanceModel.from_pretrained(tiny_model_dir)
     base = model.predict(SENTENCE, targets=["nato"]).voice  # one pair: the voice is that pair's
-    model.settings.voice_temperature = temperature
+    model.head_specs["voice"].temperature = temperature
     scaled = model.predict(SENTENCE, targets=["nato"]).voice
     assert scaled.label == base.label
     assert logit(scaled.score) == pytest.approx(logit(base.score) / temperature, rel=1e-3, abs=1e-4)
@@ -31,7 +31,7 @@ def test_the_voice_temperature_divides_the_voice_logits(tiny_model_dir, temperat
 def test_the_stance_temperature_does_not_touch_the_voice(tiny_model_dir):
     model = StanceModel.from_pretrained(tiny_model_dir)
     base = model.predict(SENTENCE, targets=["nato"]).voice.score
-    model.settings.stance_temperature = 7.0
+    model.head_specs["stance"].temperature = 7.0
     assert model.predict(SENTENCE, targets=["nato"]).voice.score == pytest.approx(base, abs=1e-6)
 
 
