@@ -126,22 +126,15 @@ def rename_legacy_weights(weights: dict) -> dict:
 def migrate_folder(directory: str | os.PathLike) -> bool:
     """Rewrite a first-format model folder in place in the current form (config and weight
     names; the weights themselves are unchanged). False when it already is current."""
-    from safetensors.numpy import load_file, save_file
+    from safetensors.numpy import load_file, save
+    from stance.models.atomic import write_file
 
     directory = Path(directory)
     config, raw = read_config(directory)
     if not config.legacy:
         return False
     config.legacy = False
-    weights_path = directory / WEIGHTS_NAME
-    staged_weights = weights_path.with_name(f".{WEIGHTS_NAME}.{os.getpid()}.tmp")
-    staged_config = directory / f".{CONFIG_NAME}.{os.getpid()}.tmp"
-    try:
-        save_file(rename_legacy_weights(load_file(str(weights_path))), str(staged_weights))
-        staged_config.write_text(json.dumps(config.to_json(raw), indent=2) + "\n", encoding="utf-8")
-        os.replace(staged_weights, weights_path)
-        os.replace(staged_config, directory / CONFIG_NAME)
-    finally:
-        for staged in (staged_weights, staged_config):
-            staged.unlink(missing_ok=True)
+    # weights first: a folder caught between the two writes still loads (old names are renamed at load)
+    write_file(directory / WEIGHTS_NAME, save(rename_legacy_weights(load_file(str(directory / WEIGHTS_NAME)))))
+    write_file(directory / CONFIG_NAME, json.dumps(config.to_json(raw), indent=2) + "\n")
     return True
