@@ -191,7 +191,7 @@ def test_a_reload_to_a_model_that_answers_nan_is_refused(make_app, tiny_model, t
     from stance.models import StanceModel
 
     broken = StanceModel.from_pretrained(tiny_model_dir)
-    broken.settings.stance_temperature = 0.0  # every score NaN
+    broken.head_specs["stance"].temperature = 0.0  # every score NaN
     broken.save_pretrained(tmp_path / "nan-model")
     loads = {tiny_model_dir: tiny_model}
 

@@ -4,6 +4,7 @@ the best epoch is known in advance, and the weights kept are compared with each 
 from __future__ import annotations
 
 import pytest
+import stance.training.tasks as tasks_module
 import stance.training.trainer as trainer_module
 import torch
 from stance.training.arguments import TrainingArguments
@@ -11,7 +12,7 @@ from test_trainer import examples
 
 
 def trainable_weights(model) -> dict[str, torch.Tensor]:
-    return {k: v.detach().clone() for k, v in model.state_dict().items() if trainer_module._trainable(model, k)}
+    return {k: v.detach().clone() for k, v in model.state_dict().items() if model.saves(k)}
 
 
 @pytest.mark.parametrize(("scores", "best"), [((0.9, 0.1, 0.2), 1), ((0.1, 0.8, 0.3), 2), ((0.1, 0.2, 0.7), 3)])
@@ -20,7 +21,7 @@ def test_the_best_epochs_weights_are_restored(tiny_encoder, monkeypatch, scores,
     script = iter(scores)
     snapshots: list[dict[str, torch.Tensor]] = []
 
-    class ScriptedEvaluator(trainer_module.StanceEvaluator):
+    class ScriptedEvaluator(tasks_module.StanceEvaluator):
         """The per-epoch evaluator reports the scripted F_avg and records the weights it saw."""
 
         def __call__(self, model, **kwargs):
@@ -30,7 +31,7 @@ def test_the_best_epochs_weights_are_restored(tiny_encoder, monkeypatch, scores,
                 metrics["overall"]["f_avg"] = next(script)
             return metrics
 
-    monkeypatch.setattr(trainer_module, "StanceEvaluator", ScriptedEvaluator)
+    monkeypatch.setattr(tasks_module, "StanceEvaluator", ScriptedEvaluator)
     args = TrainingArguments(encoder=str(tiny_encoder), epochs=3, batch_size=4, lora_rank=lora_rank, learning_rate=1e-2, max_length=32)
     result = trainer_module.Trainer(args, examples("train-") * 2, examples("dev-"), progress=False).train()
     assert result.best_epoch == best
