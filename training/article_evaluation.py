@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import f1_score, precision_recall_fscore_support
 from sklearn.preprocessing import MultiLabelBinarizer
+from stance.models.atomic import atomic_file, write_file
 
 
 def multilabel_metrics(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]], labels: Sequence[str]) -> dict:
@@ -40,12 +41,11 @@ def format_article_summary(metrics: dict) -> str:
 
 def write_article_evaluation(output_dir: Path, metrics: dict, rows: list[dict]) -> None:
     """metrics.json, predictions.jsonl, classification_report.txt and a per-label F1 bar chart."""
-    output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-    with (output_dir / "predictions.jsonl").open("w", encoding="utf-8") as handle:
+    write_file(output_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    with atomic_file(output_dir / "predictions.jsonl") as handle:
         for row in rows:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-    (output_dir / "classification_report.txt").write_text(format_article_summary(metrics) + "\n", encoding="utf-8")
+    write_file(output_dir / "classification_report.txt", format_article_summary(metrics) + "\n")
     plot_label_f1(metrics, output_dir / "label_f1.png")
 
 
@@ -65,5 +65,6 @@ def plot_label_f1(metrics: dict, path: Path) -> None:
     axis.set_xlabel("F1")
     axis.set_title(f"per-label F1 (micro {metrics['micro_f1']:.3f}, samples {metrics['samples_f1']:.3f})")
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    with atomic_file(path, "wb") as handle:
+        figure.savefig(handle, format="png", dpi=120)
     plt.close(figure)
