@@ -61,6 +61,11 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--class-weighting", choices=["sqrt", "none"], default="sqrt")
     train.add_argument("--dev-fraction", type=float, default=0.2)
     train.add_argument("--seed", type=int, default=42)
+    train.add_argument(
+        "--gate-sample", type=float, default=1.0,
+        help="stance: share of training pairs that analyze's alias gate skips (no alias near the sentence) still trained on; "
+        "the others never reach the model in analyze (default 1: all)",
+    )  # fmt: skip
     train.add_argument("--device", default="auto")
     train.add_argument("--name", default="stance-model", help="model name recorded in its card")
     train.add_argument("--model-version", default="0", help="model version recorded in its config and card (shown by /v1/info)")
@@ -187,6 +192,7 @@ def _train(args: argparse.Namespace) -> int:
         class_weighting=args.class_weighting,
         dev_fraction=args.dev_fraction,
         seed=args.seed,
+        gate_sample=args.gate_sample,
         device=args.device,
         model_name=args.name,
         model_version=args.model_version,

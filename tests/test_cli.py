@@ -339,6 +339,22 @@ def test_evaluate_limits_targets(tmp_path, tiny_model_dir):
     assert metrics["counts"]["examples"] == 2 * len(LABELLED)
 
 
+def test_train_gate_sample_drops_pairs_the_gate_skips(tmp_path, tiny_encoder):
+    from stance.models import default_targets
+    from stance.training.data import gate_skips, load_examples
+
+    data = write_jsonl(tmp_path / "train.jsonl", LABELLED)
+    output = tmp_path / "model"
+    argv = ["train", "--data", str(data), "--dev-data", str(data), "--output", str(output), "--encoder", str(tiny_encoder)]
+    argv += ["--epochs", "1", "--batch-size", "8", "--max-length", "32", "--quiet", "--gate-sample", "0.001", "--seed", "1"]
+    assert main(argv) == 0
+    skips = gate_skips(load_examples(data, targets=default_targets()), targets=default_targets(), window=(3, 2))
+    assert 0 < sum(skips) < len(skips)
+    config = json.loads((output / "training_config.json").read_text(encoding="utf-8"))
+    assert config["training"]["gate_sample"] == 0.001
+    assert config["data"]["train pairs"] == len(skips) - sum(skips)
+
+
 def test_evaluate_malformed_data_writes_nothing(tmp_path, tiny_model_dir, capsys):
     data = write_jsonl(tmp_path / "gold.jsonl", [LABELLED[0], {**LABELLED[1], "nato": "positive"}])
     out = tmp_path / "eval"

@@ -23,12 +23,15 @@ class TrainingArguments:
     model_name: str = "stance-model"
     model_version: str = "0"
     init_model: str | None = None  # a saved stance model to go on training (its encoder, adapter, heads, targets)
+    gate_sample: float = 1.0  # share of training pairs that the alias gate skips in analyze still trained on
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("epochs and batch_size must be at least 1")
         if self.lora_rank < 0:
             raise ValueError("lora_rank must be 0 (full fine-tuning) or positive")
+        if not 0 < self.gate_sample <= 1:
+            raise ValueError("gate_sample must be in (0, 1]")
         if self.class_weighting not in ("sqrt", "none"):
             raise ValueError("class_weighting must be 'sqrt' or 'none'")
 

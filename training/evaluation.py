@@ -12,7 +12,7 @@ from sklearn.metrics import classification_report, confusion_matrix, f1_score
 from stance.models import STANCE_LABELS, VOICE_LABELS, StanceModel
 from stance.models.atomic import atomic_file, write_file
 from stance.models.tasks import sentence_voice
-from stance.training.data import StanceExample, article_contexts
+from stance.training.data import StanceExample, gate_skips
 
 STANCED = ["favor", "against"]
 
@@ -62,15 +62,8 @@ def label_metrics(gold: Sequence[str], predicted: Sequence[str]) -> dict:
 
 
 def gated(examples: Sequence[StanceExample], model: StanceModel) -> list[bool]:
-    """Which examples the alias gate of ``analyze`` leaves to the prior: those whose target has
-    no alias in their article window. Examples with their own query or without an article
-    position are always scored, as ``predict`` scores a lone sentence."""
-    before, after = model.settings.gate_window
-    contexts = article_contexts(examples, before=before, after=after)
-    return [
-        context is not None and not ex.query and not model.targets[ex.target].mentioned_in(context)
-        for ex, context in zip(examples, contexts, strict=True)
-    ]
+    """Which examples ``model``'s alias gate leaves to the prior (``gate_skips`` with its targets and window)."""
+    return gate_skips(examples, targets=model.targets, window=model.settings.gate_window)
 
 
 class StanceEvaluator:

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from stance.models import TargetSet, default_targets
 from stance.models.labelsets import LabelSet, default_labelset
-from stance.models.tasks import TASKS
+from stance.models.tasks import TASKS, StanceSettings
 from stance.training.arguments import TrainingArguments
-from stance.training.data import load_examples, split_by_article
+from stance.training.data import load_examples, sample_gate_skipped, split_by_article
 from stance.training.trainer import Trainer, TrainResult
 
 DEFAULT_LORA_RANK = 16
@@ -86,6 +86,9 @@ def train_model(
         **options,
     )
     train_examples, dev_examples = _split(rows, args, lambda paths: load_examples(paths, targets=targets, text_dirs=rows.text_dirs))
+    if args.gate_sample < 1:
+        window = (init.settings if init else StanceSettings()).gate_window
+        train_examples = sample_gate_skipped(train_examples, targets=targets, window=window, fraction=args.gate_sample, seed=args.seed)
     counts = {
         "train pairs": len(train_examples),
         "train articles": len({ex.group for ex in train_examples}),

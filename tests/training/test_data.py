@@ -466,3 +466,20 @@ def test_article_contexts_follow_sentence_positions():
     ]
     assert article_contexts(rows, before=1, after=0) == ["NATO met.", "They left.", "They left.", "Rain.", None]
     assert article_contexts(rows, before=2, after=1) == ["NATO met.", "NATO met. They left.", "NATO met. They left.", "Rain.", None]
+
+
+def test_training_keeps_every_pair_the_gate_scores_and_a_sample_of_the_skipped():
+    from stance.training.data import gate_skips, sample_gate_skipped
+
+    targets = default_targets()
+    texts = ["NATO met in Brussels.", "The weather was mild."] + [f"Trains ran late on line {i}." for i in range(400)]
+    rows = [StanceExample(text=t, target="nato", label="none", article_id="a", sentence_id=i) for i, t in enumerate(texts)]
+    lone = [StanceExample(text="Trains ran late.", target="nato", label="none")]
+    skips = gate_skips(rows + lone, targets=targets, window=(1, 0))
+    assert skips[:2] == [False, False] and all(skips[2:-1]) and skips[-1] is False  # "mild" sees NATO one sentence before it
+    kept = sample_gate_skipped(rows + lone, targets=targets, window=(1, 0), fraction=0.25, seed=3)
+    assert rows[0] in kept and lone[0] in kept
+    skipped_kept = sum(1 for ex in kept if ex.sentence_id is not None and ex.sentence_id >= 2)
+    assert 60 <= skipped_kept <= 140  # about a quarter of 400
+    assert kept == sample_gate_skipped(rows + lone, targets=targets, window=(1, 0), fraction=0.25, seed=3)
+    assert len(sample_gate_skipped(rows, targets=targets, window=(1, 0), fraction=1.0, seed=3)) == len(rows)
