@@ -1,4 +1,4 @@
-"""``stance train | evaluate | predict | serve``."""
+"""``stance train | evaluate | predict | serve | label``."""
 
 from __future__ import annotations
 
@@ -130,6 +130,10 @@ def _parser() -> argparse.ArgumentParser:
         "--runtime", choices=RUNTIMES, help="auto (default, env STANCE_RUNTIME): int8 ONNX Runtime when installed, else torch"
     )
     serve.set_defaults(run=_serve)
+
+    from stance.label import add_label_command
+
+    add_label_command(commands)
     return parser
 
 

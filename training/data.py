@@ -9,7 +9,10 @@ Three row shapes are read from JSON Lines or CSV, all following ANNOTATION.md:
   text folder, split with the project's own splitter, so that text under another
   licence never enters the repository.
 
-Every problem is reported with its file and line, and nothing is returned unless every
+Exports of Label Studio (a ``.json`` list of tasks) and doccano (JSON Lines rows whose
+``label`` is a list) made from ``stance label`` tasks are read by ``label_tools``.
+
+Every problem is reported with its file and line (or task id), and nothing is returned unless every
 row is valid.
 """
 
@@ -25,6 +28,15 @@ from pathlib import Path
 
 from stance.models import STANCE_LABELS, VOICE_LABELS, TargetSet, context_windows, sentence_hash, split_sentences
 from stance.models.sentences import has_word
+from stance.training.label_tools import (
+    ExportSummary,
+    LabelledTask,
+    doccano_row_labels,
+    is_doccano_row,
+    is_label_studio_export,
+    log_summary,
+    read_label_studio_export,
+)
 
 MAX_ERRORS_SHOWN = 20
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -173,17 +185,39 @@ def load_examples(
     examples: list[StanceExample] = []
     problems: list[str] = []
     for path in paths:
+        if is_label_studio_export(path):
+            tasks, summary = read_label_studio_export(path, targets=targets, problems=problems)
+            examples.extend(example for task in tasks for example in _task_examples(task, f"{path}: task {task.task_id}"))
+            log_summary(summary)
+            continue
+        summary = ExportSummary(str(path))
         for line_no, row in read_records(path, problems):
             origin = f"{path}:{line_no}"
             try:
-                examples.extend(_row_examples(row, origin, targets, dirs))
+                if is_doccano_row(row):
+                    task = doccano_row_labels(row, targets=targets, summary=summary)
+                    examples.extend(_task_examples(task, origin) if task else [])
+                else:
+                    examples.extend(_row_examples(row, origin, targets, dirs))
             except ValueError as error:
                 problems.append(f"{origin}: {error}")
+        if summary.labelled or summary.unannotated:
+            log_summary(summary)
     if problems:
         raise DataError(problems)
     if not examples:
         raise DataError([f"{', '.join(map(str, paths))}: no rows"])
     return examples
+
+
+def _task_examples(task: LabelledTask, origin: str) -> list[StanceExample]:
+    """One example per target of a task labelled in Label Studio or doccano."""
+    return [
+        StanceExample(
+            text=task.text, target=name, label=label, voice=task.voice, article_id=task.article_id, sentence_id=task.sentence_index, origin=origin
+        )
+        for name, label in task.stance.items()
+    ]
 
 
 def _row_examples(row: dict, origin: str, targets: TargetSet, text_dirs: list[Path]) -> list[StanceExample]:
