@@ -12,9 +12,10 @@ not concern.
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
-from collections import defaultdict
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -70,9 +71,10 @@ def score_articles(
 def select_sentences(sentences: Sequence[TaskSentence], *, how: str, n: int, seed: int = 42) -> list[TaskSentence]:
     """``n`` sentences to label (``all``: every one, in article order).
 
-    ``uncertain`` goes round the articles: first each article's least sure sentence, least
-    sure articles first, then each article's second, and so on, so that one confusing
-    article cannot fill a round with sentences that teach the same thing."""
+    ``uncertain`` takes the least sure sentences first but at most an even share of ``n``
+    from any one article (``ceil(n / articles)``), so that one confusing article cannot fill
+    a round with sentences that teach the same thing; only when the shares leave the round
+    short do the next least sure sentences fill it, wherever they are."""
     if how not in SELECTIONS:
         raise ValueError(f"unknown selection {how!r}; choose one of {', '.join(SELECTIONS)}")
     if n < 1:
@@ -81,15 +83,17 @@ def select_sentences(sentences: Sequence[TaskSentence], *, how: str, n: int, see
         return list(sentences)
     if how == "random":
         return random.Random(seed).sample(list(sentences), min(n, len(sentences)))
-    by_article: dict[str, list[TaskSentence]] = defaultdict(list)
-    for sentence in sentences:
-        by_article[sentence.article_id].append(sentence)
-    ranked = []
-    for article in by_article.values():
-        article.sort(key=lambda s: (s.uncertainty, s.sentence_index))
-        ranked.extend((rank, s.uncertainty, s.article_id, s.sentence_index, s) for rank, s in enumerate(article))
-    ranked.sort(key=lambda item: item[:4])
-    return [item[-1] for item in ranked[:n]]
+    ranked = sorted(sentences, key=lambda s: (s.uncertainty, s.article_id, s.sentence_index))
+    share = math.ceil(n / max(1, len({s.article_id for s in sentences})))
+    taken: Counter[str] = Counter()
+    chosen, rest = [], []
+    for sentence in ranked:
+        if len(chosen) < n and taken[sentence.article_id] < share:
+            chosen.append(sentence)
+            taken[sentence.article_id] += 1
+        else:
+            rest.append(sentence)
+    return chosen + rest[: n - len(chosen)]
 
 
 def read_articles(path: str | os.PathLike) -> list[tuple[str, str]]:
