@@ -59,13 +59,13 @@ def run_label(args: argparse.Namespace) -> int:
         raise ValueError("--input and --output are needed (or --config to print the labelling interface)")
     if args.context < 0:
         raise ValueError(f"--context must not be negative, got {args.context}")
-    from stance.cli import _load_model
+    from stance.models import StanceModel
     from stance.training.label_tools import doccano_task, label_studio_task
     from stance.training.selection import labelled_positions, read_articles, score_articles, select_sentences
 
     articles = read_articles(args.input)
     exclude = set().union(*(labelled_positions(path) for path in args.exclude))
-    model = _load_model(args.model, args.runtime)
+    model = StanceModel.from_pretrained(args.model, runtime=args.runtime)
     sentences = score_articles(model, articles, context=args.context, exclude=exclude, batch_size=args.batch_size)
     chosen = select_sentences(sentences, how=args.select, n=args.n, seed=args.seed)
     version = f"{model.settings.model_name} {model.settings.model_version}"
