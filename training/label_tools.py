@@ -35,7 +35,6 @@ from stance.models import STANCE_LABELS, VOICE_LABELS, TargetSet, TargetStance, 
 VOICE_CONTROL = "voice"
 TEXT_OBJECT = "text"
 LABEL_SEPARATOR = ":"
-TOOLS = ("label-studio", "doccano")
 
 log = logging.getLogger(__name__)
 
