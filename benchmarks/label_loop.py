@@ -10,7 +10,7 @@ the export itself, so the evaluation half is never seen), and the new model is s
 evaluation half. Text is read from ../shared at run time; everything is written under
 ``runs/label-loop`` except the plot.
 
-    python -m benchmarks.label_loop [--per-round 100] [--rounds 4]
+    python -m benchmarks.label_loop [--per-round 100] [--rounds 4] [--random-seeds 42 7 13]
 """
 
 from __future__ import annotations
@@ -31,14 +31,14 @@ from stance.cli import main as stance
 LABELS = REPO_ROOT / "seeds" / "labels" / "urw-dev.jsonl"
 TEXTS = Path("datasets") / "semeval2025-urw" / "dev"
 PLOT = REPO_ROOT / "benchmarks" / "label_loop.png"
-STRATEGIES = ("uncertain", "random")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--per-round", type=int, default=100, help="sentences labelled per round")
     parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--seed", type=int, default=42, help="seed of the pool/evaluation split, of training and of the first random run")
+    parser.add_argument("--random-seeds", type=int, nargs="+", default=[42], help="one random run per seed")
     parser.add_argument("--learning-rate", type=float, default=5e-4)
     parser.add_argument("--out", default=str(REPO_ROOT / "runs" / "label-loop"))
     args = parser.parse_args()
@@ -61,34 +61,40 @@ def main() -> None:
     evaluator = StanceEvaluator(load_examples(eval_rows, targets=StanceModel.from_pretrained().targets))
     print(f"pool: {len(pool_ids)} articles, {len(gold)} labelled sentences; evaluation: {len(eval_ids)} articles, {len(evaluator.examples)} pairs")
 
+    saved = out / "results.json"  # finished runs are kept, so more random seeds can be added later
+    results = json.loads(saved.read_text(encoding="utf-8")) if saved.is_file() else {}
     baseline = evaluator(StanceModel.from_pretrained())["overall"]["f_avg"]
-    results = {strategy: [(0, baseline)] for strategy in STRATEGIES}
-    for strategy in STRATEGIES:
+    runs = [("uncertain", "uncertain", args.seed)] + [("random" if s == args.seed else f"random-{s}", "random", s) for s in args.random_seeds]
+    for name, strategy, seed in runs:
+        if len(results.get(name, [])) == args.rounds + 1:
+            continue
+        results[name] = [(0, baseline)]
         model_dir, task_files, export = str(DEFAULT_MODEL_DIR), [], []
         for round_no in range(1, args.rounds + 1):
             started = time.perf_counter()
-            tasks = out / f"{strategy}-r{round_no}.tasks.json"
+            tasks = out / f"{name}-r{round_no}.tasks.json"
             label_args = ["label", "--input", str(pool), "--output", str(tasks), "--select", strategy, "--n", str(args.per_round)]
-            label_args += ["--model", model_dir, "--runtime", "torch", "--seed", str(args.seed + round_no)]
+            label_args += ["--model", model_dir, "--runtime", "torch", "--seed", str(seed + round_no)]
             _run([*label_args, *(["--exclude", *map(str, task_files)] if task_files else [])])
             task_files.append(tasks)
             export += annotate(json.loads(tasks.read_text(encoding="utf-8")), gold, first_id=len(export) + 1)
-            export_file = out / f"{strategy}-r{round_no}.export.json"
+            export_file = out / f"{name}-r{round_no}.export.json"
             export_file.write_text(json.dumps(export), encoding="utf-8")
-            model_dir = str(out / f"{strategy}-r{round_no}.model")
+            model_dir = str(out / f"{name}-r{round_no}.model")
             _run(["train", "--init-model", str(DEFAULT_MODEL_DIR), "--data", str(export_file), "--dev-data", str(export_file), "--epochs", "1",
                   "--learning-rate", str(args.learning_rate), "--seed", str(args.seed), "--output", model_dir, "--quiet"])  # fmt: skip
             f_avg = evaluator(StanceModel.from_pretrained(model_dir))["overall"]["f_avg"]
             labelled = sum(1 for task in export if not task["annotations"][0]["was_cancelled"])
-            results[strategy].append((labelled, f_avg))
-            print(f"{strategy} round {round_no}: {labelled} sentences labelled, eval F_avg {f_avg:.3f} ({time.perf_counter() - started:.0f} s)", flush=True)
-            (out / "results.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+            results[name].append((labelled, f_avg))
+            print(f"{name} round {round_no}: {labelled} sentences labelled, eval F_avg {f_avg:.3f} ({time.perf_counter() - started:.0f} s)", flush=True)
+            saved.write_text(json.dumps(results, indent=2), encoding="utf-8")
 
-    print("\n| sentences labelled | " + " | ".join(f"{s} F_avg" for s in STRATEGIES) + " |")
-    print("|---|" + "---|" * len(STRATEGIES))
-    for row in zip(*(results[s] for s in STRATEGIES), strict=True):
-        print(f"| {' / '.join(str(n) for n, _ in row)} | " + " | ".join(f"{f:.3f}" for _, f in row) + " |")
-    plot(results, PLOT)
+    randoms = [points for name, points in results.items() if name.startswith("random")]
+    print(f"\n| sentences labelled | uncertain F_avg | random F_avg (mean of {len(randoms)} seed(s), min-max) |\n|---|---|---|")
+    for (n, f_uncertain), *row in zip(results["uncertain"], *randoms, strict=True):
+        values = [f for _, f in row]
+        print(f"| {n} | {f_uncertain:.3f} | {sum(values) / len(values):.3f} ({min(values):.3f}-{max(values):.3f}) |")
+    plot(results["uncertain"], randoms, PLOT)
     print(f"plot written to {PLOT}")
 
 
@@ -108,15 +114,19 @@ def annotate(tasks: list[dict], gold: dict, *, first_id: int) -> list[dict]:
     return answered
 
 
-def plot(results: dict[str, list[tuple[int, float]]], path: Path) -> None:
+def plot(uncertain: list[tuple[int, float]], randoms: list[list[tuple[int, float]]], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=(6, 4), dpi=120)
-    for strategy, points in results.items():
-        axes.plot([n for n, _ in points], [f for _, f in points], marker="o", label=f"--select {strategy}")
+    axes.plot([n for n, _ in uncertain], [f for _, f in uncertain], marker="o", label="--select uncertain")
+    sizes = [n for n, _ in randoms[0]]
+    values = [[f for _, f in points] for points in zip(*randoms, strict=True)]
+    axes.plot(sizes, [sum(v) / len(v) for v in values], marker="s", label=f"--select random (mean of {len(randoms)} seed(s))")
+    if len(randoms) > 1:
+        axes.fill_between(sizes, [min(v) for v in values], [max(v) for v in values], alpha=0.2, color="C1", label="random: min-max")
     axes.set_xlabel("sentences labelled (real articles)")
     axes.set_ylabel("F_avg on the evaluation half")
     axes.set_title("Labelling loop from the shipped model")
