@@ -38,6 +38,7 @@ def main() -> None:
     parser.add_argument("--per-round", type=int, default=100, help="sentences labelled per round")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--seed", type=int, default=42, help="seed of the pool/evaluation split, of training and of the first random run")
+    parser.add_argument("--select", nargs="+", choices=["uncertain", "random"], default=["uncertain", "random"], help="which selections to run")
     parser.add_argument("--random-seeds", type=int, nargs="+", default=[42], help="one random run per seed")
     parser.add_argument("--learning-rate", type=float, default=5e-4)
     parser.add_argument("--out", default=str(REPO_ROOT / "runs" / "label-loop"))
@@ -63,11 +64,13 @@ def main() -> None:
 
     saved = out / "results.json"  # finished runs are kept, so more random seeds can be added later
     results = json.loads(saved.read_text(encoding="utf-8")) if saved.is_file() else {}
-    baseline = evaluator(StanceModel.from_pretrained())["overall"]["f_avg"]
-    runs = [("uncertain", "uncertain", args.seed)] + [("random" if s == args.seed else f"random-{s}", "random", s) for s in args.random_seeds]
+    runs = [("uncertain", "uncertain", args.seed)] if "uncertain" in args.select else []
+    runs += [("random" if s == args.seed else f"random-{s}", "random", s) for s in args.random_seeds] if "random" in args.select else []
+    baseline = None
     for name, strategy, seed in runs:
         if len(results.get(name, [])) == args.rounds + 1:
             continue
+        baseline = evaluator(StanceModel.from_pretrained())["overall"]["f_avg"] if baseline is None else baseline
         results[name] = [(0, baseline)]
         model_dir, task_files, export = str(DEFAULT_MODEL_DIR), [], []
         for round_no in range(1, args.rounds + 1):
@@ -90,6 +93,8 @@ def main() -> None:
             saved.write_text(json.dumps(results, indent=2), encoding="utf-8")
 
     randoms = [points for name, points in results.items() if name.startswith("random")]
+    if "uncertain" not in results or not randoms:
+        return  # the other half runs in another process: merge the results.json files, then rerun to print and plot
     print(f"\n| sentences labelled | uncertain F_avg | random F_avg (mean of {len(randoms)} seed(s), min-max) |\n|---|---|---|")
     for (n, f_uncertain), *row in zip(results["uncertain"], *randoms, strict=True):
         values = [f for _, f in row]
