@@ -7,7 +7,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 
@@ -60,6 +59,7 @@ def run_label(args: argparse.Namespace) -> int:
     if args.context < 0:
         raise ValueError(f"--context must not be negative, got {args.context}")
     from stance.models import StanceModel
+    from stance.models.atomic import write_file
     from stance.training.label_tools import doccano_task, label_studio_task
     from stance.training.selection import labelled_positions, read_articles, score_articles, select_sentences
 
@@ -73,7 +73,7 @@ def run_label(args: argparse.Namespace) -> int:
         text = "".join(json.dumps(doccano_task(s), ensure_ascii=False) + "\n" for s in chosen)
     else:
         text = "[\n" + ",\n".join(json.dumps(label_studio_task(s, model_version=version), ensure_ascii=False) for s in chosen) + "\n]\n"
-    _write_atomically(Path(args.output), text)
+    write_file(args.output, text)
     print(
         f"{len(chosen)} of {len(sentences)} sentences ({len({s.article_id for s in chosen})} of {len(articles)} articles, "
         f"{len(exclude)} excluded) selected by {args.select}, written to {args.output}",
@@ -93,14 +93,3 @@ def _config(args: argparse.Namespace) -> str:
     if args.tool == "doccano":
         return json.dumps([{"text": name} for name in doccano_label_names(targets)], indent=2) + "\n"
     return label_studio_config(targets)
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", delete=False) as handle:
-        try:
-            handle.write(text)
-        except BaseException:
-            os.unlink(handle.name)
-            raise
-    os.replace(handle.name, path)

@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from stance.models import STANCE_LABELS, VOICE_LABELS, TargetSet, TargetStance, Voice
+from stance.models.sentences import has_word
 
 VOICE_CONTROL = "voice"
 TEXT_OBJECT = "text"
@@ -263,8 +264,8 @@ def doccano_row_labels(row: Mapping, *, targets: TargetSet, summary: ExportSumma
 
 
 def _labelled_task(task_id: str, text: object, choices: dict[str, str], data: Mapping, targets: TargetSet, *, prefix: str = "") -> LabelledTask:
-    if not isinstance(text, str) or not text.strip():
-        raise ValueError(f"{prefix}empty text")
+    if not isinstance(text, str) or not has_word(text):
+        raise ValueError(f"{prefix}empty text (no letter or digit)")
     missing = [name for name in targets if name not in choices]
     if missing:
         raise ValueError(f"{prefix}no choice for {', '.join(map(repr, missing))}: every target needs one (it may be 'none')")
