@@ -60,15 +60,17 @@ class StanceTask:
     name = "stance"
     primary_metric = "f_avg"
 
-    def __init__(self, *, voice_weight: float = 0.5, class_weighting: str = "sqrt") -> None:
+    def __init__(self, *, voice_weight: float = 0.5, class_weighting: str = "sqrt", gated_dev: bool = False) -> None:
         self.voice_weight = voice_weight
         self.class_weighting = class_weighting
+        self.gated_dev = gated_dev
         self._stance_loss: nn.Module = nn.CrossEntropyLoss()
         self._voice_loss = nn.CrossEntropyLoss(ignore_index=IGNORED)
 
     @classmethod
     def from_arguments(cls, args: TrainingArguments) -> StanceTask:
-        return cls(voice_weight=args.voice_weight, class_weighting=args.class_weighting)
+        # A model trained on a sample of the pairs the gate skips is only right behind its gate.
+        return cls(voice_weight=args.voice_weight, class_weighting=args.class_weighting, gated_dev=args.gate_sample < 1)
 
     def new_model(self, args: TrainingArguments, targets: TargetSet | None) -> StanceModel:
         return StanceModel.from_encoder(
@@ -110,14 +112,18 @@ class StanceTask:
     # ---- dev ----------------------------------------------------------------------
 
     def evaluate(self, model: StanceModel, examples: Sequence[StanceExample], *, final: bool = False) -> dict:
-        """Every pair scored while picking the epoch; with the alias gate, as ``analyze``, at the end."""
-        return StanceEvaluator(examples, gate=None if final else False)(model)
+        """Every pair scored while picking the epoch (unless ``gated_dev``); with the alias gate, as ``analyze``, at the end."""
+        return StanceEvaluator(examples, gate=None if final or self.gated_dev else False)(model)
 
     def epoch_summary(self, metrics: dict) -> dict[str, float]:
         return {"dev_f_avg": metrics["overall"]["f_avg"], "dev_macro_f1": metrics["overall"]["macro_f1"]}
 
     def calibrate(self, model: StanceModel, examples: Sequence[StanceExample]) -> None:
-        """Temperature scaling of both heads on dev, and the label prior of gated pairs."""
+        """Temperature scaling of both heads on dev (on the pairs the gate scores, with ``gated_dev``), and the label prior of gated pairs."""
+        skips = gated(examples, model)
+        skipped = Counter(ex.label for ex, skip in zip(examples, skips, strict=True) if skip)
+        if self.gated_dev:
+            examples = [ex for ex, skip in zip(examples, skips, strict=True) if not skip]
         queries = [ex.query or model.targets[ex.target].query for ex in examples]
         logits = dev_logits(model, [ex.text for ex in examples], queries)
         stance_gold = torch.tensor([STANCE_LABELS.index(ex.label) for ex in examples])
@@ -126,7 +132,6 @@ class StanceTask:
         if voiced:
             voice_gold = torch.tensor([VOICE_LABELS.index(examples[i].voice) for i in voiced])
             model.head_specs["voice"].temperature = fit_temperature(logits["voice"][voiced], voice_gold)
-        skipped = Counter(ex.label for ex, skip in zip(examples, gated(examples, model), strict=True) if skip)
         if skipped:
             total = sum(skipped.values()) + len(STANCE_LABELS)
             model.settings.gate_prior = {label: (skipped[label] + 1) / total for label in STANCE_LABELS}

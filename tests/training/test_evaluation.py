@@ -344,3 +344,19 @@ def test_the_gate_window_is_before_then_after(tiny_model_dir):
     assert gated(rows, model) == [False, True, True, True, True]
     reversed_rows = [StanceExample(text=t, target="nato", label="none", article_id="a", sentence_id=i) for i, t in enumerate(texts[::-1])]
     assert gated(reversed_rows, model) == [True, True, False, False, False]  # the alias now last: two sentences before it see it
+
+
+def test_a_gate_sampled_model_is_picked_behind_its_gate(evaluated):
+    """--gate-sample trains on few of the pairs the gate skips, so its epochs are compared as analyze scores them."""
+    from stance.training.arguments import TrainingArguments
+    from stance.training.tasks import StanceTask
+
+    model, examples, ungated, _ = evaluated
+    assert any(gated(examples, model))
+    assert not StanceTask.from_arguments(TrainingArguments()).gated_dev
+    task = StanceTask.from_arguments(TrainingArguments(gate_sample=0.2))
+    assert task.gated_dev
+    picked = task.evaluate(model, examples)
+    assert picked == StanceEvaluator(examples, gate=True)(model)
+    assert picked["overall"] != ungated["overall"]
+    assert StanceTask().evaluate(model, examples)["overall"] == ungated["overall"]
