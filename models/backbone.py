@@ -71,7 +71,9 @@ class Backbone(nn.Module):
         and LoRA adapters are added, so a saved model holds only the adapters (a few MB)."""
         source = EncoderSource.of(encoder)
         path = source.resolve()
-        lora = {"r": lora_rank, "alpha": 2 * lora_rank, "dropout": 0.0} if lora_rank else None  # LoRA dropout costs a quarter of CPU training time
+        lora = (
+            {"r": lora_rank, "alpha": 2 * lora_rank, "dropout": 0.0} if lora_rank else None
+        )  # LoRA dropout costs a quarter of CPU training time
         with quiet_loading():
             model = AutoModel.from_pretrained(path, **_pooling_kwargs(path))
             tokenizer = AutoTokenizer.from_pretrained(path)
@@ -164,8 +166,21 @@ class Backbone(nn.Module):
     def uses_token_types(self) -> bool:
         return "token_type_ids" in getattr(self.tokenizer, "model_input_names", ())
 
-    def tokenize(self, texts: Sequence[str], pairs: Sequence[str] | None = None, *, padding: bool | str = "longest", return_tensors: str | None = "pt"):
-        """Tokenize texts, or (text, pair) pairs; texts are truncated, never the pair."""
+    def tokenize(
+        self,
+        texts: Sequence[str],
+        pairs: Sequence[str] | None = None,
+        *,
+        padding: bool | str = "longest",
+        return_tensors: str | None = "pt",
+        overlap: int | None = None,
+    ):
+        """Tokenize texts, or (text, pair) pairs; texts are truncated, never the pair.
+
+        With ``overlap`` a text too long for ``max_length`` is not cut but read in windows that
+        share ``overlap`` tokens, one row each (the pair repeated in every one), and
+        ``overflow_to_sample_mapping`` says which input each row comes from."""
+        windows = {"return_overflowing_tokens": True, "stride": overlap} if overlap is not None else {}
         return self.tokenizer(
             list(texts),
             None if pairs is None else list(pairs),
@@ -173,6 +188,7 @@ class Backbone(nn.Module):
             truncation="only_first" if pairs is not None else True,
             max_length=self.settings.max_length,
             return_tensors=return_tensors,
+            **windows,
         )
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:

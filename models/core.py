@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -26,6 +26,9 @@ BACKBONE_PREFIX = "backbone."
 # they beat 64 by 5-25% (most with the few dozen sentences a server batch holds), with both
 # runtimes; a GPU prefers larger batches (pass ``batch_size``).
 SCORING_BATCH_SIZE = 16
+# The share of max_length that consecutive windows of a long text repeat (``window_logits``), so
+# that a clause cut by one window's edge is read whole in the next.
+WINDOW_OVERLAP = 0.25
 
 # A runtime: a batch of tokenizer arrays in, logits per head name out.
 Runtime = Callable[[Mapping], Mapping[str, np.ndarray]]
@@ -144,7 +147,9 @@ class TaskModel(nn.Module):
             model_version=self.model_version,
         )
 
-    def save_pretrained(self, directory: str | os.PathLike, *, model_card: str | None = None, extra_files: dict[str, str] | None = None) -> Path:
+    def save_pretrained(
+        self, directory: str | os.PathLike, *, model_card: str | None = None, extra_files: dict[str, str] | None = None
+    ) -> Path:
         """Write the model to a hidden folder beside ``directory``, then swap it into place (see ``stance.models.atomic``)."""
         directory = Path(directory)
         with atomic_directory(directory) as staging:
@@ -161,7 +166,9 @@ class TaskModel(nn.Module):
 
     # ---- forward ------------------------------------------------------------------
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
         pooled = self.dropout(self.backbone(input_ids, attention_mask, token_type_ids))
         return {name: head(pooled) for name, head in self.heads.items()}
 
@@ -169,31 +176,67 @@ class TaskModel(nn.Module):
         """A small tokenised batch, for tracing the forward pass (ONNX export)."""
         return self.backbone.tokenize(["Serbia will never join NATO.", "Moscow said so."], ["NATO, the alliance", "Russia"])
 
-    def score_encoded(self, texts: Sequence[str], pairs: Sequence[str] | None = None, *, batch_size: int = SCORING_BATCH_SIZE) -> dict[str, np.ndarray]:
-        """Calibrated probabilities per head, (n, labels), for texts (or text pairs), batched by length."""
-        logits = self.batched_logits(texts, pairs, batch_size=batch_size)
-        return {name: self.head_specs[name].probabilities(values) for name, values in logits.items()}
+    def score_windows(
+        self, texts: Sequence[str], pairs: Sequence[str] | None = None, *, batch_size: int = SCORING_BATCH_SIZE
+    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Calibrated probabilities per head for every window read (see ``window_logits``), and the input each belongs to."""
+        logits, owners = self.window_logits(texts, pairs, batch_size=batch_size)
+        return {name: self.head_specs[name].probabilities(values) for name, values in logits.items()}, owners
 
-    def batched_logits(self, texts: Sequence[str], pairs: Sequence[str] | None = None, *, batch_size: int = SCORING_BATCH_SIZE) -> dict[str, np.ndarray]:
-        """Raw logits per head, (n, labels), in batches of similar length."""
+    def batched_logits(
+        self, texts: Sequence[str], pairs: Sequence[str] | None = None, *, batch_size: int = SCORING_BATCH_SIZE
+    ) -> dict[str, np.ndarray]:
+        """Raw logits per head, (n, labels), in batches of similar length; texts are cut at ``max_length`` tokens."""
         result = {name: np.zeros((len(texts), len(spec.labels)), dtype=np.float32) for name, spec in self.head_specs.items()}
+        for rows, batch_texts, batch_pairs in self._length_batches(texts, pairs, batch_size):
+            for name, logits in self.logits(batch_texts, batch_pairs).items():
+                result[name][rows] = logits
+        return result
+
+    def window_logits(
+        self, texts: Sequence[str], pairs: Sequence[str] | None = None, *, batch_size: int = SCORING_BATCH_SIZE
+    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Raw logits per head for every window of ``max_length`` tokens, and the input each window belongs to.
+
+        A text that fits is one window, encoded exactly as ``logits`` encodes it; a longer one is
+        read in windows that overlap by ``WINDOW_OVERLAP`` of ``max_length``, each with the whole pair."""
+        overlap = int(self.backbone.settings.max_length * WINDOW_OVERLAP)
+        blocks: dict[str, list[np.ndarray]] = {name: [] for name in self.head_specs}
+        owners: list[np.ndarray] = []
+        for rows, batch_texts, batch_pairs in self._length_batches(texts, pairs, batch_size):
+            batch = self.backbone.tokenize(
+                batch_texts, batch_pairs, return_tensors="np" if self.runtime is not None else "pt", overlap=overlap
+            )
+            owners.append(np.asarray(rows)[np.asarray(batch.pop("overflow_to_sample_mapping"))])
+            for name, logits in self._forward_encoded(batch).items():
+                blocks[name].append(logits)
+        empty = {name: np.zeros((0, len(spec.labels)), dtype=np.float32) for name, spec in self.head_specs.items()}
+        if not owners:
+            return empty, np.zeros(0, dtype=np.int64)
+        return {name: np.concatenate(values) for name, values in blocks.items()}, np.concatenate(owners)
+
+    def _length_batches(
+        self, texts: Sequence[str], pairs: Sequence[str] | None, batch_size: int
+    ) -> Iterator[tuple[list[int], list[str], list[str] | None]]:
+        """Batches of inputs of similar length (row numbers, texts, pairs), scored in eval mode without gradients."""
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]) + (len(pairs[i]) if pairs is not None else 0))
         was_training = self.training
         self.eval()
-        with torch.inference_mode():
-            for begin in range(0, len(order), batch_size):
-                rows = order[begin : begin + batch_size]
-                batch_pairs = None if pairs is None else [pairs[i] for i in rows]
-                for name, logits in self.logits([texts[i] for i in rows], batch_pairs).items():
-                    result[name][rows] = logits
-        self.train(was_training)
-        return result
+        try:
+            with torch.inference_mode():
+                for begin in range(0, len(order), batch_size):
+                    rows = order[begin : begin + batch_size]
+                    yield rows, [texts[i] for i in rows], None if pairs is None else [pairs[i] for i in rows]
+        finally:
+            self.train(was_training)
 
     def logits(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> dict[str, np.ndarray]:
         """Raw logits per head for one batch, through the runtime when there is one."""
-        if self.runtime is not None:
-            return dict(self.runtime(self.backbone.tokenize(texts, pairs, return_tensors="np")))
-        device = next(iter(self.heads.values())).weight.device
-        batch = self.backbone.tokenize(texts, pairs).to(device)
-        return {name: logits.float().cpu().numpy() for name, logits in self(**batch).items()}
+        return self._forward_encoded(self.backbone.tokenize(texts, pairs, return_tensors="np" if self.runtime is not None else "pt"))
 
+    def _forward_encoded(self, batch: Mapping) -> dict[str, np.ndarray]:
+        if self.runtime is not None:
+            return dict(self.runtime(batch))
+        device = next(iter(self.heads.values())).weight.device
+        inputs = {name: batch[name].to(device) for name in ("input_ids", "attention_mask", "token_type_ids") if name in batch}
+        return {name: logits.float().cpu().numpy() for name, logits in self(**inputs).items()}

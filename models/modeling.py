@@ -98,13 +98,28 @@ class StanceModel(TaskModel):
 
     # ---- inference ----------------------------------------------------------------
 
-    def encode_pairs(self, texts: Sequence[str], queries: Sequence[str], *, padding: bool | str = "longest", return_tensors: str | None = "pt"):
+    def encode_pairs(
+        self, texts: Sequence[str], queries: Sequence[str], *, padding: bool | str = "longest", return_tensors: str | None = "pt"
+    ):
         """Tokenize (sentence, target query) pairs; sentences are truncated, never the query."""
         return self.backbone.tokenize(texts, queries, padding=padding, return_tensors=return_tensors)
 
     def score_pairs(self, texts: Sequence[str], queries: Sequence[str], *, batch_size: int = SCORING_BATCH_SIZE) -> dict[str, np.ndarray]:
-        """Calibrated probabilities per head for (sentence, query) pairs: ``stance`` (n, 4), ``voice`` (n, 2)."""
-        return self.score_encoded(texts, queries, batch_size=batch_size)
+        """Calibrated probabilities per head for (sentence, query) pairs: ``stance`` (n, 4), ``voice`` (n, 2),
+        and ``windows`` (n,): how many windows of ``max_length`` tokens each sentence was read in.
+
+        A sentence longer than ``max_length`` is read in overlapping windows and takes the scores
+        of the window most sure that it takes a stance (the highest 1 - P(none)): the stance of
+        one clause is what the sentence says, and averaging would let the neutral filler around
+        it (most windows of a long sentence) vote it down to ``none``."""
+        probabilities, owners = self.score_windows(texts, queries, batch_size=batch_size)
+        concern = 1.0 - probabilities["stance"][:, STANCE_LABELS.index("none")]
+        best = np.full(len(texts), -1, dtype=np.int64)
+        for window in np.argsort(concern, kind="stable"):  # rising, so each input keeps its most stanced window
+            best[owners[window]] = window
+        scores = {name: values[best] for name, values in probabilities.items()}
+        scores["windows"] = np.bincount(owners, minlength=len(texts))
+        return scores
 
     def gate_contexts(self, sentences: Sequence[str]) -> list[str]:
         """What the alias gate reads for each sentence of one article (``settings.gate_window``)."""
@@ -127,7 +142,9 @@ class StanceModel(TaskModel):
         predictions = self._predict_sentences(texts, texts, targets=targets, gate=gate, batch_size=batch_size)
         return predictions[0] if single else predictions
 
-    def analyze(self, text: str, *, targets: Iterable[str] | None = None, gate: bool | None = None, batch_size: int = SCORING_BATCH_SIZE) -> ArticleAnalysis:
+    def analyze(
+        self, text: str, *, targets: Iterable[str] | None = None, gate: bool | None = None, batch_size: int = SCORING_BATCH_SIZE
+    ) -> ArticleAnalysis:
         """Split an article into sentences, score them, and summarise the article per target."""
         return self.analyze_many([text], targets=targets, gate=gate, batch_size=batch_size)[0]
 
@@ -166,9 +183,11 @@ def _sentence_predictions(
     prior = settings.prior_probabilities()
     per_sentence: list[dict[str, np.ndarray]] = [{} for _ in texts]
     voices: list[list[np.ndarray]] = [[] for _ in texts]
+    windows = [1] * len(texts)
     for row, (i, target) in enumerate(pairs):
         per_sentence[i][target.name] = scores["stance"][row]
         voices[i].append(scores["voice"][row])
+        windows[i] = max(windows[i], int(scores["windows"][row]))
     results = []
     for i, text in enumerate(texts):
         stances = {}
@@ -182,5 +201,5 @@ def _sentence_predictions(
                 scored=scored,
             )
         voice_label, voice_score = sentence_voice(np.array(voices[i]))
-        results.append(SentencePrediction(text=text, stance=stances, voice=Voice(voice_label, voice_score)))
+        results.append(SentencePrediction(text=text, stance=stances, voice=Voice(voice_label, voice_score), windows=windows[i]))
     return results

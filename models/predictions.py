@@ -28,8 +28,10 @@ class Voice:
     score: float
 
 
-def prediction_json(stance: dict[str, TargetStance], voice: Voice, *, gate_flags: bool = True) -> dict:
-    """``{"stance": {target: {"label", "scores", "scored"}}, "voice": {"label", "score"}}``.
+def prediction_json(stance: dict[str, TargetStance], voice: Voice, *, windows: int = 1, gate_flags: bool = True) -> dict:
+    """``{"stance": {target: {"label", "scores", "scored"}}, "voice": {"label", "score"}}``, and
+    ``"windows": n`` when the sentence was longer than the model reads at once and was read in n
+    overlapping windows (its scores are those of the window that takes a stance most surely).
 
     ``gate_flags=False`` leaves out ``scored``: the rows of ``stance predict`` have never carried it.
     """
@@ -39,6 +41,7 @@ def prediction_json(stance: dict[str, TargetStance], voice: Voice, *, gate_flags
             for name, result in stance.items()
         },
         "voice": {"label": voice.label, "score": voice.score},
+        **({"windows": windows} if windows > 1 else {}),
     }
 
 
@@ -47,9 +50,10 @@ class SentencePrediction:
     text: str
     stance: dict[str, TargetStance]
     voice: Voice
+    windows: int = 1  # windows of max_length tokens read: more than 1 for a sentence too long to read at once
 
     def to_dict(self) -> dict:
-        return {"text": self.text, **prediction_json(self.stance, self.voice)}
+        return {"text": self.text, **prediction_json(self.stance, self.voice, windows=self.windows)}
 
 
 @dataclass(frozen=True)
@@ -60,9 +64,16 @@ class AnalyzedSentence:
     text: str
     stance: dict[str, TargetStance]
     voice: Voice
+    windows: int = 1
 
     def to_dict(self) -> dict:
-        return {"index": self.index, "start": self.start, "end": self.end, "text": self.text, **prediction_json(self.stance, self.voice)}
+        return {
+            "index": self.index,
+            "start": self.start,
+            "end": self.end,
+            "text": self.text,
+            **prediction_json(self.stance, self.voice, windows=self.windows),
+        }
 
 
 @dataclass(frozen=True)
@@ -93,13 +104,15 @@ class ArticleAnalysis:
     summary: dict[str, TargetSummary]
 
     def to_dict(self) -> dict:
-        return {"sentences": [sentence.to_dict() for sentence in self.sentences], "summary": {name: asdict(s) for name, s in self.summary.items()}}
+        return {
+            "sentences": [sentence.to_dict() for sentence in self.sentences],
+            "summary": {name: asdict(s) for name, s in self.summary.items()},
+        }
 
 
 def summarize_article(sentences: Sequence[Sentence], predictions: Sequence[SentencePrediction], targets: Sequence[str]) -> ArticleAnalysis:
     analyzed = [
-        AnalyzedSentence(s.index, s.start, s.end, s.text, p.stance, p.voice)
-        for s, p in zip(sentences, predictions, strict=True)
+        AnalyzedSentence(s.index, s.start, s.end, s.text, p.stance, p.voice, p.windows) for s, p in zip(sentences, predictions, strict=True)
     ]
     summary = {}
     for target in targets:

@@ -81,7 +81,11 @@ def request_models(settings: ServiceSettings, *, target_names: list[str] = ()) -
     )
     # Documented as an enum, checked against the model being served (a reload may change the
     # targets): an unknown name is a 400 naming the known ones, whatever its length.
-    TargetName = Annotated[str, StringConstraints(min_length=1), Field(description=known, json_schema_extra={"enum": list(target_names)} if target_names else None)]
+    TargetName = Annotated[
+        str,
+        StringConstraints(min_length=1),
+        Field(description=known, json_schema_extra={"enum": list(target_names)} if target_names else None),
+    ]
     Targets = Annotated[list[TargetName], Field(min_length=1, max_length=settings.max_targets)]
 
     class PredictRequest(BaseModel):
@@ -136,6 +140,11 @@ class Prediction(BaseModel):
     text: str
     stance: dict[str, StanceResult]
     voice: VoiceResult
+    windows: int | None = Field(
+        default=None,
+        description="present when the sentence was longer than the model's max_length tokens: it was read in this many overlapping "
+        "windows, and its scores are those of the window most sure it takes a stance",
+    )
 
 
 class PredictResponse(BaseModel):
@@ -153,6 +162,11 @@ class AnalyzedSentence(BaseModel):
     text: str
     stance: dict[str, StanceResult]
     voice: VoiceResult
+    windows: int | None = Field(
+        default=None,
+        description="present when the sentence was longer than the model's max_length tokens: it was read in this many overlapping "
+        "windows, and its scores are those of the window most sure it takes a stance",
+    )
 
 
 class EvidenceSentence(BaseModel):

@@ -471,3 +471,63 @@ def test_predictions_serialise_to_plain_json(model):
     assert set(prediction) == {"text", "stance", "voice"}
     assert set(prediction["stance"]["nato"]) == {"label", "scores", "scored"}
     json.dumps(model.analyze(ARTICLE).to_dict())
+
+
+# ---- long sentences: read in overlapping windows -------------------------------------
+
+FILLER = "The meeting in the capital went on for a long time and the delegates talked about the weather. " * 8
+
+
+def _window_texts(model: StanceModel, text: str, query: str) -> list[str]:
+    """The parts of ``text`` that each window reads, cut where the tokenizer cut it."""
+    encoded = model.backbone.tokenize(
+        [text], [query], return_tensors=None, overlap=int(model.backbone.settings.max_length * core.WINDOW_OVERLAP)
+    )
+    encoded_offsets = model.tokenizer(
+        [text],
+        [query],
+        truncation="only_first",
+        max_length=model.backbone.settings.max_length,
+        stride=int(model.backbone.settings.max_length * core.WINDOW_OVERLAP),
+        return_overflowing_tokens=True,
+        return_offsets_mapping=True,
+    )
+    windows = []
+    for row in range(len(encoded["input_ids"])):
+        spans = [
+            span
+            for span, segment in zip(encoded_offsets["offset_mapping"][row], encoded_offsets.sequence_ids(row), strict=True)
+            if segment == 0
+        ]
+        windows.append(text[spans[0][0] : spans[-1][1]])
+    return windows
+
+
+def test_a_long_sentence_is_read_to_its_end_and_takes_its_most_stanced_window(model):
+    query = model.targets["nato"].query
+    endings = ["NATO is a criminal alliance that must be destroyed.", "NATO troops will help Serbia and bring peace."]
+    texts = [FILLER + ending for ending in endings]
+    scores = model.score_pairs(texts, [query] * 2)
+    assert list(scores["windows"]) == [len(_window_texts(model, texts[0], query)), len(_window_texts(model, texts[1], query))]
+    assert min(scores["windows"]) > 1
+    for text, stance in zip(texts, scores["stance"], strict=True):
+        parts = _window_texts(model, text, query)
+        assert parts[-1].endswith(text[-20:])  # the last window reads the stance-bearing tail
+        each = model.score_pairs(parts, [query] * len(parts))
+        assert list(each["windows"]) == [1] * len(parts)  # every part fits in one window
+        concern = 1.0 - each["stance"][:, STANCE_LABELS.index("none")]
+        assert np.allclose(stance, each["stance"][int(np.argmax(concern))], atol=1e-5)
+        assert 1.0 - stance[STANCE_LABELS.index("none")] >= concern[-1] - 1e-6  # the tail alone never outweighs the sentence
+    prediction = model.predict(texts[0], targets=["nato"])
+    assert prediction.windows == scores["windows"][0]
+    assert prediction.to_dict()["windows"] == prediction.windows
+
+
+def test_short_sentences_score_exactly_as_when_cut_at_max_length(model):
+    queries = [model.targets["nato"].query] * len(SENTENCES)
+    truncated = model.batched_logits(SENTENCES, queries)
+    scores = model.score_pairs(SENTENCES, queries)
+    assert list(scores["windows"]) == [1] * len(SENTENCES)
+    assert np.array_equal(scores["stance"], model.head_specs["stance"].probabilities(truncated["stance"]))
+    assert np.array_equal(scores["voice"], model.head_specs["voice"].probabilities(truncated["voice"]))
+    assert "windows" not in model.predict(SENTENCES[0]).to_dict()
