@@ -103,15 +103,9 @@ def _legacy_config(section: Mapping) -> ModelConfig:
     """The first format: one ``stance`` section with both temperatures and the gate."""
     return ModelConfig(
         task="stance",
-        backbone={
-            "encoder": section["encoder"],
-            "max_length": section.get("max_length", 128),
-            "lora": section.get("lora"),
-            "pooling": "mean",
-        },
+        backbone={"encoder": section["encoder"], "max_length": section.get("max_length", 128), "lora": section.get("lora"), "pooling": "mean"},
         heads=[
-            HeadSpec(name, labels, temperature=float(section.get(f"{name}_temperature", 1.0)))
-            for name, labels in LEGACY_HEAD_LABELS.items()
+            HeadSpec(name, labels, temperature=float(section.get(f"{name}_temperature", 1.0))) for name, labels in LEGACY_HEAD_LABELS.items()
         ],
         options={key: section[key] for key in LEGACY_OPTIONS if key in section},
         model_name=section.get("model_name", "stance-model"),

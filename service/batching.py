@@ -276,6 +276,7 @@ class Batcher:
                 job.future.set_result((outcome, loaded))
         self.metrics.batch_sentences.observe(sentences)
 
+
     def _measure(self, pairs: float, elapsed: float) -> None:
         """Pairs per second for admission: a moving average over batches, but never above the
         last batch, so that a machine slowing down (other load) is believed at once."""

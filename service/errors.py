@@ -13,18 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("stance.service")
 
-ERROR_TYPES = (
-    "validation",
-    "too_large",
-    "overloaded",
-    "not_ready",
-    "timeout",
-    "bad_request",
-    "not_found",
-    "unauthorized",
-    "client_closed",
-    "internal",
-)
+ERROR_TYPES = ("validation", "too_large", "overloaded", "not_ready", "timeout", "bad_request", "not_found", "unauthorized", "client_closed", "internal")
 
 # pydantic error types that mean "over a declared limit": answered 413, not 422
 _TOO_LARGE = {"too_long", "string_too_long"}
@@ -106,11 +95,7 @@ def describe_validation_errors(errors: Iterable[dict], *, limit: int = 3) -> str
         where = ""
         for part in loc:
             where += f"[{part}]" if isinstance(part, int) else (f".{part}" if where else str(part))
-        message = (
-            "has nothing to score (only whitespace or zero-width characters)"
-            if error.get("type") == "string_pattern_mismatch"
-            else error.get("msg", "invalid value")
-        )
+        message = "has nothing to score (only whitespace or zero-width characters)" if error.get("type") == "string_pattern_mismatch" else error.get("msg", "invalid value")
         text = f"{where}: {message}" if where else message
         if text not in parts:
             parts.append(text)
@@ -119,9 +104,7 @@ def describe_validation_errors(errors: Iterable[dict], *, limit: int = 3) -> str
 
 
 def _is_union_tag(part: object) -> bool:
-    return isinstance(part, str) and (
-        part in {"str", "list", "int", "float", "dict", "none"} or "[" in part or part.startswith("constrained-")
-    )
+    return isinstance(part, str) and (part in {"str", "list", "int", "float", "dict", "none"} or "[" in part or part.startswith("constrained-"))
 
 
 def install_error_handlers(app: FastAPI) -> None:

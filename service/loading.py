@@ -74,11 +74,7 @@ def load_model(model_dir: str | Path | None, *, loader: ModelLoader) -> LoadedMo
     model = loader(directory)
     pairs_per_second = _smoke_test(model)
     loaded = LoadedModel(
-        model=model,
-        directory=directory,
-        dev_metrics=_dev_metrics(directory),
-        card_title=_card_title(directory),
-        pairs_per_second=pairs_per_second,
+        model=model, directory=directory, dev_metrics=_dev_metrics(directory), card_title=_card_title(directory), pairs_per_second=pairs_per_second
     )
     log.info("loaded model %s %s from %s in %.1fs", loaded.name, loaded.version, directory, time.perf_counter() - started)
     return loaded

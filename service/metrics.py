@@ -17,24 +17,14 @@ class ServiceMetrics:
         r = self.registry
         self.requests = Counter("stance_http_requests", "HTTP requests answered", ["method", "route", "status"], registry=r)
         self.latency = Histogram(
-            "stance_http_request_duration_seconds",
-            "Time to answer an HTTP request",
-            ["method", "route"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
+            "stance_http_request_duration_seconds", "Time to answer an HTTP request", ["method", "route"], buckets=LATENCY_BUCKETS, registry=r
         )
         self.batch_sentences = Histogram("stance_batch_sentences", "Sentences per model call", buckets=SIZE_BUCKETS, registry=r)
         self.batch_requests = Histogram("stance_batch_requests", "Requests merged into one model call", buckets=SIZE_BUCKETS, registry=r)
         self.queue_wait = Histogram("stance_queue_wait_seconds", "Time a request waited for the model", buckets=LATENCY_BUCKETS, registry=r)
-        self.inference = Histogram(
-            "stance_inference_seconds", "Time the model spent on one batch", ["kind"], buckets=LATENCY_BUCKETS, registry=r
-        )
+        self.inference = Histogram("stance_inference_seconds", "Time the model spent on one batch", ["kind"], buckets=LATENCY_BUCKETS, registry=r)
         self.queue_depth = Gauge("stance_queue_depth", "Requests waiting for the model", registry=r)
-        self.rejected = Counter(
-            "stance_rejected_requests",
-            "Requests refused with 429: the backlog would keep them over STANCE_MAX_WAIT_S, or the queue was full",
-            registry=r,
-        )
+        self.rejected = Counter("stance_rejected_requests", "Requests refused with 429: the backlog would keep them over STANCE_MAX_WAIT_S, or the queue was full", registry=r)
         self.model_loaded = Gauge("stance_model_loaded", "1 once a model is loaded and serving", registry=r)
         self.model_info = Gauge("stance_model_info", "The model being served (value 1)", ["name", "version"], registry=r)
         self.reloads = Counter("stance_model_reloads", "Admin model reloads", ["outcome"], registry=r)

@@ -88,6 +88,7 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
+
 # Sent with every answer; the page adds its own Content-Security-Policy (PAGE_HEADERS in app.py).
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),

@@ -35,11 +35,7 @@ class GuardedH11Protocol(H11Protocol):
         self._read_deadline: asyncio.TimerHandle | None = None
         super().connection_made(transport)
         if len(self.connections) > self.max_connections:
-            log.warning(
-                "connection refused: %d connections open, the limit is %d (STANCE_MAX_CONNECTIONS)",
-                len(self.connections),
-                self.max_connections,
-            )
+            log.warning("connection refused: %d connections open, the limit is %d (STANCE_MAX_CONNECTIONS)", len(self.connections), self.max_connections)
             self._answer(503, "overloaded", f"too many open connections (limit {self.max_connections}); retry shortly", retry_after=1)
             return
         self._watch_reading()
