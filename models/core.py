@@ -82,7 +82,7 @@ class TaskModel(nn.Module):
     # ---- loading ------------------------------------------------------------------
 
     @classmethod
-    def load_folder(cls, directory: str | os.PathLike, *, runtime: str = "torch", trainable: bool = False):
+    def load_folder(cls, directory: str | os.PathLike, *, runtime: str = "torch", trainable: bool = False, export: bool = True):
         """Load a saved model of this class's task (see ``StanceModel.from_pretrained``)."""
         runtime = resolve_runtime(runtime)
         if trainable and runtime != "torch":
@@ -102,6 +102,11 @@ class TaskModel(nn.Module):
             skeleton = cls._load(directory, config, settings, weights, mode="runtime")
             if use_onnx(skeleton, model_dir=directory, export=False) is not None:
                 model = skeleton
+        if model is None and runtime == "onnx" and not export:
+            raise FileNotFoundError(
+                f"{directory} has no ONNX export of its current weights: export it first, outside the server "
+                f"(`stance predict --model {directory} --runtime onnx --input ANY.jsonl --output /dev/null`), or load it with runtime 'torch'"
+            )
         if model is None:
             model = cls._load(directory, config, settings, weights, mode="merged")
             if runtime == "onnx":

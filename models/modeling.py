@@ -68,11 +68,15 @@ class StanceModel(TaskModel):
         return cls(backbone, targets=targets or default_targets())
 
     @classmethod
-    def from_pretrained(cls, directory: str | os.PathLike | None = None, *, runtime: str = "torch", trainable: bool = False) -> StanceModel:
+    def from_pretrained(
+        cls, directory: str | os.PathLike | None = None, *, runtime: str = "torch", trainable: bool = False, export: bool = True
+    ) -> StanceModel:
         """Load a saved model; with no folder, the default model shipped in ``models/default``.
 
         ``runtime="onnx"`` scores through int8 ONNX Runtime (the ``fast`` extra), exported once
         into ``<directory>/onnx/``; the torch encoder weights are then never kept in memory.
+        ``export=False`` refuses to export (a server reloading must not: 1.3 GB and minutes):
+        without a current export the load fails with a FileNotFoundError that says how to make one.
         ``"auto"``: onnx when the extra is installed, else torch. ``trainable=True`` keeps LoRA
         adapters apart from the encoder (as training left them) so that training can go on.
         """
@@ -83,7 +87,7 @@ class StanceModel(TaskModel):
                     "`stance train --data seeds/corpus.jsonl --output runs/my-model`"
                 )
             directory = DEFAULT_MODEL_DIR
-        return cls.load_folder(directory, runtime=runtime, trainable=trainable)
+        return cls.load_folder(directory, runtime=runtime, trainable=trainable, export=export)
 
     @classmethod
     def _assemble(cls, backbone: Backbone, config: ModelConfig, directory: Path) -> StanceModel:

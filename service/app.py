@@ -55,9 +55,10 @@ PAGE_HEADERS = {
 class ServiceState:
     """What the routes share: settings, metrics, the batcher (which holds the model)."""
 
-    def __init__(self, settings: ServiceSettings, *, loader: ModelLoader, metrics: ServiceMetrics) -> None:
+    def __init__(self, settings: ServiceSettings, *, loader: ModelLoader, reload_loader: ModelLoader, metrics: ServiceMetrics) -> None:
         self.settings = settings
         self.loader = loader
+        self.reload_loader = reload_loader
         self.metrics = metrics
         self.batcher: Batcher | None = None
         self.load_error: str | None = None
@@ -132,7 +133,9 @@ def create_app(settings: ServiceSettings | None = None, *, loader: ModelLoader |
     model folder into a model; tests pass wrappers, the default is ``StanceModel.from_pretrained``."""
     settings = settings or ServiceSettings.from_env()
     metrics = ServiceMetrics()
-    state = ServiceState(settings, loader=loader or model_loader(settings.runtime), metrics=metrics)
+    # an admin reload never exports to ONNX inside the server (see README, "Reloading a model")
+    reload_loader = loader or model_loader(settings.runtime, export=False)
+    state = ServiceState(settings, loader=loader or model_loader(settings.runtime), reload_loader=reload_loader, metrics=metrics)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -326,7 +329,7 @@ def _add_routes(app: FastAPI, state: ServiceState) -> None:
                 raise RequestValidationError(error.errors(include_url=False)) from None
             async with state.reload_lock:
                 try:
-                    loaded = await asyncio.to_thread(load_model, payload.model_dir, loader=state.loader)
+                    loaded = await asyncio.to_thread(load_model, payload.model_dir, loader=state.reload_loader)
                 except Exception as error:
                     state.metrics.reloads.labels(outcome="failed").inc()
                     log.warning("reload from %s failed: %s", payload.model_dir, error)

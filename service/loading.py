@@ -56,13 +56,14 @@ class LoadedModel:
         }
 
 
-def model_loader(runtime: str = "torch") -> ModelLoader:
-    """``StanceModel.from_pretrained`` with a runtime (``torch`` or ``onnx``)."""
+def model_loader(runtime: str = "torch", *, export: bool = True) -> ModelLoader:
+    """``StanceModel.from_pretrained`` with a runtime (``torch`` or ``onnx``); ``export=False``
+    (admin reloads) loads an ONNX model only from an existing export of its weights."""
 
     def load(directory: Path) -> Any:
         from stance.models import StanceModel
 
-        return StanceModel.from_pretrained(directory, runtime=runtime)
+        return StanceModel.from_pretrained(directory, runtime=runtime, export=export)
 
     return load
 

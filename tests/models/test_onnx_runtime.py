@@ -54,10 +54,19 @@ def _scores_with(model, runtime, pairs):
 
 def test_fp32_export_matches_torch(model, pairs, torch_scores, fp32_path):
     scores = _scores_with(model, OnnxRuntime(fp32_path, threads=1), pairs)
-    assert list(scores) == ["stance", "voice"]
+    assert list(scores) == ["stance", "voice", "windows"]
     stance, voice = scores["stance"], scores["voice"]
     np.testing.assert_allclose(stance, torch_scores["stance"], atol=1e-4)
     np.testing.assert_allclose(voice, torch_scores["voice"], atol=1e-4)
+
+
+def test_the_onnx_runtime_reads_long_sentences_in_the_same_windows_as_torch(model, fp32_path):
+    long_pairs = ([" ".join(SENTENCES) * 2, SENTENCES[0]], [model.targets["nato"].query] * 2)
+    model.runtime = None
+    expected = model.score_pairs(*long_pairs)
+    scores = _scores_with(model, OnnxRuntime(fp32_path, threads=1), long_pairs)
+    assert list(scores["windows"]) == list(expected["windows"]) and scores["windows"][0] > 1
+    np.testing.assert_allclose(scores["stance"], expected["stance"], atol=1e-4)
 
 
 def test_int8_export_is_close_to_torch(model, pairs, torch_scores, tmp_path):
@@ -152,3 +161,15 @@ def test_from_pretrained_with_the_onnx_runtime_keeps_no_torch_encoder(tiny_model
 def test_an_unknown_runtime_is_refused(tiny_model_dir):
     with pytest.raises(ValueError, match="runtime"):
         StanceModel.from_pretrained(tiny_model_dir, runtime="tensorrt")
+
+
+def test_export_false_loads_an_existing_export_and_never_makes_one(tiny_model_dir, tmp_path):
+    folder = shutil.copytree(tiny_model_dir, tmp_path / "model", ignore=shutil.ignore_patterns("onnx"))
+    with pytest.raises(FileNotFoundError, match="no ONNX export"):
+        StanceModel.from_pretrained(folder, runtime="onnx", export=False)
+    assert not (folder / "onnx").exists()
+    exported = StanceModel.from_pretrained(folder, runtime="onnx")
+    loaded = StanceModel.from_pretrained(folder, runtime="onnx", export=False)
+    assert loaded.runtime is not None and loaded.runtime.path == exported.runtime.path
+    sentence = "Serbia will never join NATO."
+    assert loaded.predict(sentence).stance["nato"].scores == exported.predict(sentence).stance["nato"].scores

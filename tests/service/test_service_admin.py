@@ -128,3 +128,23 @@ def test_a_request_in_flight_during_the_swap_completes_on_the_old_model(make_app
         after = client.post("/v1/predict", json={"inputs": SENTENCE}).json()
         assert after["model"]["version"] == "2"
         assert after["predictions"][0]["stance"]["nato"]["label"] == "against"
+
+
+def test_a_reload_never_exports_onnx_inside_the_server(tiny_model_dir, other_model_dir, tmp_path):
+    pytest.importorskip("onnxruntime")
+    import shutil
+
+    from stance.service.app import create_app
+    from svc_helpers import settings_for
+
+    serving = shutil.copytree(tiny_model_dir, tmp_path / "serving")
+    fresh = shutil.copytree(other_model_dir, tmp_path / "fresh", ignore=shutil.ignore_patterns("onnx"))
+    with running(create_app(settings_for(serving, admin_token=TOKEN, runtime="onnx"))) as client:
+        refused = client.post("/admin/reload", json={"model_dir": str(fresh)}, headers=AUTH)
+        assert refused.status_code == 400, refused.text
+        assert "no ONNX export" in refused.json()["error"] and "keeps serving" in refused.json()["error"]
+        assert not (fresh / "onnx").exists()
+        StanceModel.from_pretrained(fresh, runtime="onnx")  # the export, outside the server, as the README says
+        response = client.post("/admin/reload", json={"model_dir": str(fresh)}, headers=AUTH)
+        assert response.status_code == 200, response.text
+        assert response.json()["model"]["runtime"] == "onnx"
