@@ -203,6 +203,9 @@ function sentenceNode(sentence, target) {
   if (state.selected === sentence.index) node.classList.add("selected");
   if (reported) node.append(el("span", { class: "voice-tag", title: `reported voice (${pct(sentence.voice.score)})`, text: "❝" }));
   node.append(el("span", { class: "sent-text", text: sentence.text }));
+  if (sentence.windows) {
+    node.append(el("span", { class: "windows-tag", title: `a long sentence, read in ${sentence.windows} overlapping windows`, text: "⧉" }));
+  }
   if (target === "all") {
     const markers = Object.entries(sentence.stance)
       .filter(([, s]) => s.label !== "none")
@@ -259,7 +262,7 @@ function renderDetail() {
     })));
   $("detail-body").replaceChildren(
     el("blockquote", { class: "detail-text", text: sentence.text }),
-    el("p", { class: "muted small", text: `Sentence ${sentence.index + 1} · characters ${sentence.start}–${sentence.end} · voice: ${sentence.voice.label} (${pct(sentence.voice.score)})` }),
+    el("p", { class: "muted small", text: `Sentence ${sentence.index + 1} · characters ${sentence.start}–${sentence.end}${sentence.windows ? ` · read in ${sentence.windows} windows` : ""} · voice: ${sentence.voice.label} (${pct(sentence.voice.score)})` }),
     el("table", { class: "probs" },
       el("thead", {}, el("tr", {}, el("th", {}), ...LABELS.map((l) => el("th", { scope: "col", text: l })))),
       el("tbody", {}, rows)));
