@@ -105,7 +105,7 @@ class TaskModel(nn.Module):
         if model is None and runtime == "onnx" and not export:
             raise FileNotFoundError(
                 f"{directory} has no ONNX export of its current weights: export it first, outside the server "
-                f"(`stance predict --model {directory} --runtime onnx --input ANY.jsonl --output /dev/null`), or load it with runtime 'torch'"
+                f"(`stance predict --model {directory} --runtime onnx --input ROWS.jsonl --output OUT.jsonl`), or load it with runtime 'torch'"
             )
         if model is None:
             model = cls._load(directory, config, settings, weights, mode="merged")
