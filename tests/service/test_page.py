@@ -99,7 +99,7 @@ def shown_article(page) -> str:
     """The article as the page shows it: sentences and the text between them, markers aside."""
     return page.evaluate(
         "() => { const doc = document.getElementById('doc').cloneNode(true);"
-        " doc.querySelectorAll('.voice-tag, .markers').forEach(n => n.remove()); return doc.textContent; }"
+        " doc.querySelectorAll('.voice-tag, .windows-tag, .markers').forEach(n => n.remove()); return doc.textContent; }"
     )
 
 
@@ -119,6 +119,11 @@ def test_the_page_analyses_the_seed_article(make_app, tiny_model, page_for):
         # the article reads as it was written: sentences plus the text between them, markers aside
         shown = shown_article(page)
         assert shown == seed
+        # sentences longer than the tiny model's 64 tokens were read in windows, and say so
+        long_sentences = [s.index for s in expected.sentences if s.windows > 1]
+        assert long_sentences
+        marked = page.evaluate("() => Array.from(document.querySelectorAll('#doc .sent'), s => s.querySelector('.windows-tag') !== null)")
+        assert [i for i, mark in enumerate(marked) if mark] == long_sentences
 
         # one target: highlighted by its label (none unmarked), reported voices marked
         page.select_option("#target", "russia")
