@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import random
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -110,8 +111,6 @@ def sample_gate_skipped(
     Skipped pairs never reach the model in ``analyze``, so training on all of them spends most of
     an epoch on easy ``none`` pairs (72% of the SemEval-2023 article pairs); a sample keeps lone
     sentences without an alias (``predict``) in the training distribution."""
-    import random
-
     rng = random.Random(seed)
     skips = gate_skips(examples, targets=targets, window=window)
     return [ex for ex, skip in zip(examples, skips, strict=True) if not skip or rng.random() < fraction]
