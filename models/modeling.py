@@ -139,8 +139,9 @@ class StanceModel(TaskModel):
     ) -> SentencePrediction | list[SentencePrediction]:
         """Score each input as one sentence for the given targets (all by default).
 
-        Inputs have no article around them, so every pair is scored; ``gate=True`` gates on
-        the sentence alone, which is faster but drops about a tenth of the stanced pairs."""
+        Inputs have no article around them, so every pair is scored, except where the target's
+        words occur only inside its non-references ("the West Coast"); ``gate=True`` gates on the
+        sentence alone, which is faster but drops about a tenth of the stanced pairs."""
         single = isinstance(inputs, str)
         texts = [inputs] if single else list(inputs)
         predictions = self._predict_sentences(texts, texts, targets=targets, gate=gate, batch_size=batch_size)
@@ -175,7 +176,12 @@ class StanceModel(TaskModel):
         self, texts: list[str], contexts: list[str], *, targets: Iterable[str] | None, gate: bool, batch_size: int
     ) -> list[SentencePrediction]:
         chosen = self.targets.select(targets)
-        pairs = [(i, target) for i in range(len(texts)) for target in chosen if not gate or target.mentioned_in(contexts[i])]
+        pairs = [
+            (i, target)
+            for i in range(len(texts))
+            for target in chosen
+            if (target.mentioned_in(contexts[i]) if gate else not target.named_only_as_other_things(texts[i]))
+        ]
         scores = self.score_pairs([texts[i] for i, _ in pairs], [t.query for _, t in pairs], batch_size=batch_size)
         return _sentence_predictions(texts, chosen, pairs, scores, self.settings)
 

@@ -1,5 +1,7 @@
 """Stance targets as data: a name, a description, the query text the encoder reads
-beside each sentence, and aliases that say when a sentence can refer to the target."""
+beside each sentence, aliases that say when a sentence can refer to the target, and
+non-references: names that contain an alias but never mean the target ("the West Coast",
+"Brussels sprouts", "a Russian doll"), so the alias gate does not count them."""
 
 from __future__ import annotations
 
@@ -18,7 +20,9 @@ class Target:
     description: str
     query: str
     aliases: tuple[str, ...] = ()
+    non_references: tuple[str, ...] = ()
     _pattern: re.Pattern[str] | None = field(default=None, repr=False, compare=False)
+    _non_reference_pattern: re.Pattern[str] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9_-]*", self.name):
@@ -26,16 +30,33 @@ class Target:
         if not self.query.strip():
             raise ValueError(f"target {self.name!r} has an empty query")
         object.__setattr__(self, "aliases", tuple(self.aliases))
+        object.__setattr__(self, "non_references", tuple(self.non_references))
         object.__setattr__(self, "_pattern", _alias_pattern(self.aliases))
+        object.__setattr__(self, "_non_reference_pattern", _alias_pattern(self.non_references))
 
     def mentioned_in(self, text: str) -> bool:
-        """Whether ``text`` may refer to the target; with no aliases, always."""
-        return self._pattern is None or self._pattern.search(text) is not None
+        """Whether ``text`` may refer to the target: an alias outside every non-reference; with no aliases, always."""
+        if self._pattern is None:
+            return True
+        if self._non_reference_pattern is not None:
+            text = self._non_reference_pattern.sub(" ", text)
+        return self._pattern.search(text) is not None
+
+    def named_only_as_other_things(self, text: str) -> bool:
+        """Whether every alias in ``text`` lies inside a non-reference: such a sentence does not concern
+        the target, even where every pair is scored (``predict``), and the model is prone to read a stance into it."""
+        return (
+            self._non_reference_pattern is not None
+            and self._non_reference_pattern.search(text) is not None
+            and not self.mentioned_in(text)
+        )
 
     def to_dict(self) -> dict:
         data = asdict(self)
         data.pop("_pattern")
+        data.pop("_non_reference_pattern")
         data["aliases"] = list(self.aliases)
+        data["non_references"] = list(self.non_references)
         return data
 
 
@@ -104,6 +125,7 @@ class TargetSet(Mapping[str, Target]):
                     description=entry.get("description", ""),
                     query=entry.get("query") or entry["name"],
                     aliases=tuple(entry.get("aliases", ())),
+                    non_references=tuple(entry.get("non_references", ())),
                 )
                 for entry in entries
             )

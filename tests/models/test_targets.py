@@ -101,6 +101,40 @@ def test_aliases_match_in_hyphenated_compounds(targets, name, text):
     assert targets[name].mentioned_in(text)
 
 
+@pytest.mark.parametrize(
+    ("name", "text", "expected"),
+    [
+        ("west", "Heavy rain is forecast for the West Coast.", False),
+        ("west", "The West Bank and the West are at odds.", True),  # one alias outside the non-reference is enough
+        ("eu", "The Brussels sprouts were the best side dish.", False),
+        ("eu", "Brussels said the sprouts were fine.", True),
+        ("eu", "The Soviet Union collapsed in 1991.", False),
+        ("russia", "Her novel is a Russian doll of stories within stories.", False),
+        ("russia", "Police in Moscow, Idaho, found the tractor.", False),
+        ("russia", "Police in Moscow, Idaho, said Moscow was to blame.", True),
+        ("nato", "The scouts learnt the NATO phonetic alphabet.", False),
+    ],
+)
+def test_default_non_references_do_not_count_as_mentions(targets, name, text, expected):
+    assert targets[name].mentioned_in(text) is expected
+    assert targets[name].named_only_as_other_things(text) is not expected
+
+
+def test_non_references_use_the_alias_syntax():
+    target = Target("x", "", "query", aliases=("west*",), non_references=("west coast*", "key west"))
+    assert not target.mentioned_in("West Coasters and Key West locals")
+    assert target.mentioned_in("Key Western values")  # 'key west' is whole-word, so 'western' stays an alias
+    assert not target.named_only_as_other_things("The weather was mild.")  # no alias at all is not a non-reference
+
+
+def test_a_sentence_naming_a_target_only_in_a_non_reference_is_not_scored(tiny_encoder):
+    targets = TargetSet([Target("west", "", "the West", aliases=("west*",), non_references=("west coast",))])
+    model = StanceModel.from_encoder(str(tiny_encoder), targets=targets, lora_rank=None, max_length=64)
+    assert not model.predict("Rain on the West Coast.").stance["west"].scored
+    assert model.predict("The West condemned it.").stance["west"].scored
+    assert model.predict("Rain again.").stance["west"].scored  # ungated predict scores sentences without aliases
+
+
 def test_target_without_aliases_is_always_mentioned():
     target = Target("anything", "", "anything at all")
     assert target.mentioned_in("The weather was mild.")
