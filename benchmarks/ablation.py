@@ -1,0 +1,73 @@
+"""Model folders side by side on the shipped model's dev split (52 held-out articles, 39 of them
+real SemEval-2025 articles): dev F_avg on all and on real articles, per target on real articles,
+voice accuracy, as ``analyze`` scores (alias gate on, int8 ONNX unless ``--runtime torch``).
+Folders that differ only in ``--seed`` are grouped: mean and spread. The rows of issue 10's ablation.
+
+    python -m benchmarks.ablation models/default runs/a-seed42 runs/a-seed43 [--runtime torch]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+from stance.models import StanceModel
+from stance.training.evaluation import StanceEvaluator
+
+from benchmarks.common import default_split
+
+TARGETS = ("russia", "west", "eu", "nato")
+
+
+def is_real(article_id: str | None) -> bool:
+    return bool(article_id) and article_id.startswith("EN_")
+
+
+def scores(folder: str, *, runtime: str) -> dict[str, float]:
+    _, dev = default_split()
+    model = StanceModel.from_pretrained(folder, runtime=runtime)
+    evaluator = StanceEvaluator(dev)
+    scored = evaluator.scored(model)
+    stance, voice = evaluator.predict(model)
+    every = evaluator.compute(stance, voice, scored=scored)
+    real = [i for i, ex in enumerate(dev) if is_real(ex.article_id)]
+    on_real = StanceEvaluator([dev[i] for i in real]).compute(stance[real], voice[real], scored=scored[real])
+    row = {"all": every["overall"]["f_avg"], "real": on_real["overall"]["f_avg"], "voice": on_real["voice"]["accuracy"]}
+    row.update({target: on_real["targets"][target]["f_avg"] for target in TARGETS})
+    return row
+
+
+def recipe(folder: str) -> str:
+    """What a folder was trained with, without its seed: the name under which seeds are grouped."""
+    config_path = Path(folder) / "training_config.json"
+    if not config_path.is_file():
+        return folder
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    return config["training"].get("model_name") or folder
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("models", nargs="+", help="model folders; folders with the same model name are seeds of one recipe")
+    parser.add_argument("--runtime", choices=("onnx", "torch"), default="onnx")
+    args = parser.parse_args()
+    groups: dict[str, list[dict[str, float]]] = defaultdict(list)
+    for folder in args.models:
+        groups[recipe(folder)].append(scores(folder, runtime=args.runtime))
+    columns = ("all", "real", *TARGETS, "voice")
+    print(f"| model | seeds | dev F_avg (all) | dev F_avg (real) | {' | '.join(TARGETS)} | voice acc. (real) |")
+    print(f"| --- | ---: |{' --- |' * len(columns)}")
+    for name, rows in groups.items():
+        cells = []
+        for column in columns:
+            values = [row[column] for row in rows]
+            spread = f" ± {statistics.stdev(values):.3f}" if len(values) > 1 else ""
+            cells.append(f"{statistics.mean(values):.3f}{spread}")
+        print(f"| {name} | {len(rows)} | {' | '.join(cells)} |")
+
+
+if __name__ == "__main__":
+    main()
