@@ -129,10 +129,19 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     staging.mkdir(mode=0o777)  # the umask applies, as for any new folder
     try:
         yield staging
+        _plain_file_modes(staging)
         replace_directory(staging, path)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def _plain_file_modes(folder: Path) -> None:
+    """Files written by libraries that create them ``0o600`` (safetensors does) get the mode of a plain ``open``."""
+    mode = _default_mode()
+    for file in folder.rglob("*"):
+        if file.is_file() and not file.is_symlink():
+            os.chmod(file, mode)
 
 
 @contextlib.contextmanager

@@ -10,6 +10,8 @@ import textwrap
 
 import pytest
 import stance.models.atomic as atomic
+import torch
+from safetensors.torch import save_file
 from stance.models.atomic import atomic_directory, atomic_file, sweep_leftovers, write_file
 
 
@@ -33,10 +35,12 @@ def test_new_files_get_the_umask_permissions_not_0600(tmp_path):
         written = write_file(tmp_path / "out.json", "{}\n")
         with atomic_directory(tmp_path / "model") as staging:
             (staging / "config.json").write_text("{}", encoding="utf-8")
+            save_file({"weight": torch.zeros(2)}, str(staging / "model.safetensors"))  # safetensors creates 0600
     finally:
         os.umask(previous)
     assert written.stat().st_mode & 0o777 == 0o644
     assert (tmp_path / "model").stat().st_mode & 0o777 == 0o755
+    assert (tmp_path / "model" / "model.safetensors").stat().st_mode & 0o777 == 0o644
 
 
 def test_a_folder_is_replaced_whole(tmp_path):
