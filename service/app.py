@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import hmac
 import logging
-import math
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -22,7 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 from stance.service.batching import Batcher
 from stance.service.docs import install_docs
-from stance.service.errors import BadRequest, ClientGone, NotReady, Overloaded, TimedOut, TooLarge, Unauthorized, install_error_handlers
+from stance.service.errors import BadRequest, ClientGone, NotReady, Saturated, TimedOut, TooLarge, Unauthorized, install_error_handlers
 from stance.service.loading import LoadedModel, ModelLoader, load_model, model_loader
 from stance.service.metrics import ServiceMetrics
 from stance.service.middleware import BodyLimitMiddleware, HttpHygieneMiddleware, LoadSheddingMiddleware, MetricsMiddleware
@@ -86,10 +85,11 @@ class ServiceState:
     def shed(self) -> int | None:
         """Retry-After for a request refused before its body is read (the backlog is over the bound), else None."""
         batcher = self.batcher
-        if batcher is None or not batcher.saturated:
+        backlog = batcher.backlog_s() if batcher is not None else 0.0
+        if backlog <= self.settings.max_wait_s:
             return None
         batcher.metrics.rejected.inc()
-        return max(self.settings.retry_after_s, math.ceil(batcher.backlog_s()))
+        return batcher.retry_after(backlog)
 
     async def start(self) -> None:
         self.batcher = Batcher(
@@ -207,7 +207,7 @@ def _add_routes(app: FastAPI, state: ServiceState) -> None:
             raise ClientGone("the client closed the connection before the answer")
         raise TimedOut(
             f"no answer within {settings.request_timeout_s:g}s (STANCE_REQUEST_TIMEOUT_S); the server is busy, retry later",
-            headers={"Retry-After": str(max(settings.retry_after_s, math.ceil(state.batcher.backlog_s())))},
+            headers={"Retry-After": str(state.batcher.retry_after())},
         )
 
     # ---- the API ------------------------------------------------------------------
@@ -285,10 +285,10 @@ def _add_routes(app: FastAPI, state: ServiceState) -> None:
         loaded = state.require_model()
         batcher = state.batcher
         backlog = batcher.backlog_s()
-        if batcher.saturated:
+        if backlog > settings.max_wait_s:
             raise Saturated(
                 f"saturated: about {backlog:.1f}s of model work is waiting, over {settings.max_wait_s:g}s (STANCE_MAX_WAIT_S)",
-                headers={"Retry-After": str(max(settings.retry_after_s, math.ceil(backlog)))},
+                headers={"Retry-After": str(batcher.retry_after(backlog))},
             )
         return {"status": "ready", "model": loaded.identity(), "queue_depth": batcher.depth, "backlog_s": round(backlog, 3)}
 
@@ -344,10 +344,6 @@ def _add_routes(app: FastAPI, state: ServiceState) -> None:
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
         return FileResponse(STATIC / "index.html", media_type="text/html", headers=PAGE_HEADERS)
-
-
-class Saturated(Overloaded):
-    status_code = 503
 
 
 def _target_names(model_dir: str | None) -> list[str]:

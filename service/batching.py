@@ -3,10 +3,13 @@ are scored together by a single worker, because one model call on 64 sentences c
 less than 64 calls on one. The model runs in its own thread so the event loop stays free
 to accept, refuse (429) and answer requests while it computes.
 
-Admission is by work: every job carries its cost in (sentence, target) pairs, the worker
-measures pairs per second on each batch, and a job is refused when the work ahead of it
-plus its own would take longer than ``max_wait_s``; ``Retry-After`` says how long the
-backlog needs. A job whose client gave up (disconnect, deadline) is skipped, not computed."""
+Admission is by work: every job carries its cost in (sentence, target) pairs and the worker
+measures pairs per second on each batch. A job is answered when the batch it joins ends, so it
+is admitted only when that batch (the model's running batch, the batches queued ahead and then
+its own, as the worker will pack them) ends within ``max_wait_s`` of its own arrival and of
+every job already in that batch: a late arrival must not stretch an earlier one's wait.
+``Retry-After`` says how long the backlog needs. A job whose client gave up (disconnect,
+deadline) is skipped, not computed."""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ import logging
 import math
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import accumulate
@@ -54,6 +58,17 @@ class _AnalyzeJob(_Job):
         return len(self.text)
 
 
+@dataclass
+class _Backlog:
+    """The model work ahead of a new job, as the worker will batch it."""
+
+    seconds: float = 0.0  # until the running batch and every waiting job are done
+    busy: bool = False  # a batch runs or is being collected, or a job waits
+    last_kind: type | None = None  # the last batch the worker will form: its kind, size and earliest arrival
+    last_size: int = 0
+    last_since: float = 0.0
+
+
 class Batcher:
     """One bounded queue, one worker, one model reference.
 
@@ -75,6 +90,7 @@ class Batcher:
         retry_after_s: int = 1,
         max_wait_s: float = 2.0,
         metrics: ServiceMetrics | None = None,
+        clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.max_batch = max_batch
         self.max_batch_chars = max_batch_chars
@@ -83,12 +99,14 @@ class Batcher:
         self.retry_after_s = retry_after_s
         self.max_wait_s = max_wait_s
         self.metrics = metrics or ServiceMetrics()
+        self._clock = clock
         self.current: LoadedModel | None = None
         self.pairs_per_second: float | None = None  # measured on recent batches: the slower of a moving average and the last
         self._running: tuple[float, float] | None = None  # (pairs, start time) of the batch in the model
         self._average: float | None = None
         self._queue: deque[_Job] = deque()
         self._held: _Job | None = None  # taken from the queue but did not fit the last batch
+        self._collecting: list[_Job] = []  # the batch the worker is filling (out of the queue, not yet in the model)
         self._wakeup = asyncio.Event()
         self._worker: asyncio.Task | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stance-model")
@@ -107,9 +125,10 @@ class Batcher:
             self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
-        waiting = ([self._held] if self._held else []) + list(self._queue)
+        waiting = self._waiting()
         self._held = None
         self._queue.clear()
+        self._collecting = []
         for job in waiting:
             if not job.future.done():
                 job.future.set_exception(NotReady("the server is shutting down"))
@@ -128,22 +147,56 @@ class Batcher:
         return len(self._queue) + (1 if self._held else 0)
 
     def backlog_s(self) -> float:
-        """Seconds of model work ahead of a new job: the jobs waiting and the rest of the batch running."""
-        rate = self.pairs_per_second
-        if not rate:
-            return 0.0
-        waiting = ([self._held] if self._held else []) + list(self._queue)
-        queued = sum(job.cost for job in waiting if not job.future.done())
-        running = 0.0
-        if self._running is not None:
-            pairs, started = self._running
-            running = max(0.0, pairs / rate - (time.perf_counter() - started))
-        return queued / rate + running
+        """Seconds of model work ahead of a new job: the rest of the batch running and every job waiting."""
+        return self._backlog(self._clock()).seconds
 
     @property
     def saturated(self) -> bool:
         """Whether even a small request would now wait longer than ``max_wait_s``."""
         return self.backlog_s() > self.max_wait_s
+
+    def retry_after(self, backlog_s: float | None = None) -> int:
+        """The ``Retry-After`` of a refusal: the backlog's seconds (measured now unless given), at least ``retry_after_s``."""
+        return max(self.retry_after_s, math.ceil(self.backlog_s() if backlog_s is None else backlog_s))
+
+    def _waiting(self) -> list[_Job]:
+        """Jobs not yet in the model, in the order the worker takes them."""
+        return self._collecting + ([self._held] if self._held else []) + list(self._queue)
+
+    def _rate(self, now: float) -> float | None:
+        """Pairs per second for the estimate: the measured rate, or slower when the running batch has
+        already taken longer than that rate allows (the machine slowed down since the last batch)."""
+        rate = self.pairs_per_second
+        if rate and self._running is not None:
+            pairs, started = self._running
+            if now - started > pairs / rate:
+                rate = pairs / (now - started)
+        return rate
+
+    def _backlog(self, now: float) -> _Backlog:
+        """Packs the waiting jobs into batches as :meth:`_collect` will, behind the running batch."""
+        backlog = _Backlog(busy=self._running is not None)
+        rate = self._rate(now)
+        if self._running is not None and rate:
+            pairs, started = self._running
+            backlog.seconds = max(0.0, pairs / rate - (now - started))
+        for job in self._waiting():
+            if job.future.done():
+                continue
+            backlog.busy = True
+            backlog.seconds += job.cost / rate if rate else 0.0
+            if backlog.last_kind is not None and self._joins(backlog.last_kind, backlog.last_size, job):
+                backlog.last_size += job.size
+                backlog.last_since = min(backlog.last_since, job.enqueued)
+            else:
+                backlog.last_kind, backlog.last_size, backlog.last_since = type(job), job.size, job.enqueued
+        backlog.busy = backlog.busy or bool(self._collecting)
+        return backlog
+
+    def _joins(self, kind: type, size: int, job: _Job) -> bool:
+        """Whether ``job`` joins a batch of ``kind`` and ``size`` (sentences, or characters of articles)."""
+        limit = self.max_batch_chars if kind is _AnalyzeJob else self.max_batch
+        return size < limit and type(job) is kind and size + job.size <= limit
 
     # ---- submitting ---------------------------------------------------------------
 
@@ -164,17 +217,24 @@ class Batcher:
             raise NotReady("the server is shutting down")
         if self.current is None:
             raise NotReady("the model is still loading; retry shortly")
-        backlog = self.backlog_s()
-        own = job.cost / self.pairs_per_second if self.pairs_per_second else 0.0
-        busy = self.depth > 0 or self._running is not None  # an idle model takes any one request
-        if len(self._queue) >= self.queue_size or (busy and backlog + own > self.max_wait_s):
+        now = job.enqueued = self._clock()
+        backlog = self._backlog(now)
+        rate = self._rate(now)
+        own = job.cost / rate if rate else 0.0
+        done = backlog.seconds + own  # when the batch this job ends up in is done, from now
+        # A job that joins the last batch makes that batch's earliest job wait as long as it does.
+        since = backlog.last_since if backlog.last_kind is not None and self._joins(backlog.last_kind, backlog.last_size, job) else now
+        wait = now - since + done
+        full = len(self._queue) >= self.queue_size
+        if full or (backlog.busy and wait > self.max_wait_s):  # an idle model takes any one request
             self.metrics.rejected.inc()
-            retry = max(self.retry_after_s, math.ceil(backlog))
+            retry = self.retry_after(backlog.seconds)
             why = (
                 f"the model queue is full ({self.queue_size} requests waiting)"
-                if len(self._queue) >= self.queue_size
-                else f"the model is busy: about {backlog:.1f}s of work is ahead and this request needs {own:.1f}s, "
-                f"over the {self.max_wait_s:g}s a request may wait (STANCE_MAX_WAIT_S)"
+                if full
+                else f"the model is busy: about {backlog.seconds:.1f}s of work is ahead and this request needs {own:.1f}s, "
+                + (f"so it would be answered in {done:.1f}s, " if since == now else f"so the batch it joins would be answered {wait:.1f}s after its first request, ")
+                + f"over the {self.max_wait_s:g}s a request may wait (STANCE_MAX_WAIT_S)"
             )
             raise Overloaded(f"{why}; retry after {retry}s", headers={"Retry-After": str(retry)})
         self._queue.append(job)
@@ -209,6 +269,7 @@ class Batcher:
         kind = type(first)
         limit = self.max_batch_chars if kind is _AnalyzeJob else self.max_batch
         batch, size = [first], first.size
+        self._collecting = batch  # counted in the backlog while it fills
         deadline = time.perf_counter() + self.batch_wait_s
         while size < limit:
             job = self._pop()
@@ -222,7 +283,7 @@ class Batcher:
                 except TimeoutError:
                     break
                 continue
-            if type(job) is not kind or size + job.size > limit:
+            if not self._joins(kind, size, job):
                 self._held = job
                 break
             batch.append(job)
@@ -232,13 +293,13 @@ class Batcher:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            first = await self._next_job()
-            batch = await self._collect(first)
-            self.metrics.queue_depth.set(self.depth)
+            batch = [await self._next_job()]
             try:
+                batch = await self._collect(batch[0])
+                self.metrics.queue_depth.set(self.depth)
                 await self._run_batch(loop, batch)
             except asyncio.CancelledError:
-                for job in batch:
+                for job in self._collecting or batch:  # cancelled while filling the batch, or while it ran
                     if not job.future.done():
                         job.future.set_exception(NotReady("the server is shutting down"))
                 raise
@@ -251,17 +312,17 @@ class Batcher:
     async def _run_batch(self, loop: asyncio.AbstractEventLoop, batch: list[_Job]) -> None:
         loaded = self.current  # read once: a swap during this batch applies to the next one
         assert loaded is not None
-        started = time.perf_counter()
+        started = self._clock()
         for job in batch:
             self.metrics.queue_wait.observe(started - job.enqueued)
         self.metrics.batch_requests.observe(len(batch))
         pairs = sum(job.cost for job in batch)
-        self._running = (pairs, started)
+        self._running, self._collecting = (pairs, started), []
         try:
             outcomes = await loop.run_in_executor(self._executor, _infer, loaded.model, batch)
         finally:
             self._running = None
-        elapsed = time.perf_counter() - started
+        elapsed = self._clock() - started
         self._measure(pairs, elapsed)
         kind = "analyze" if isinstance(batch[0], _AnalyzeJob) else "predict"
         self.metrics.inference.labels(kind=kind).observe(elapsed)

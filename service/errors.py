@@ -51,6 +51,12 @@ class Overloaded(ServiceError):
     status_code, error_type = 429, "overloaded"
 
 
+class Saturated(Overloaded):
+    """``/readyz`` while the backlog is over ``max_wait_s``: not ready for more work (503), with the overload's type and Retry-After."""
+
+    status_code = 503
+
+
 class NotReady(ServiceError):
     status_code, error_type = 503, "not_ready"
 

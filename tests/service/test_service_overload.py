@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 from stance.service.batching import Batcher
-from stance.service.errors import Overloaded
+from stance.service.errors import NotReady, Overloaded
 from stance.service.loading import LoadedModel
 from svc_helpers import GatedModel, running, wait_until
 
@@ -68,6 +68,100 @@ def test_admission_is_by_work_and_retry_after_reflects_the_backlog(tiny_model):
         await asyncio.gather(held, first, small)
         assert batcher.pairs_per_second > 10.0  # measured on the batches that ran: the tiny model is fast
         await batcher.close()
+
+    asyncio.run(scenario())
+
+
+class FakeClock:
+    """The batcher's clock, moved by the test: estimates depend on no real timing."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def _until(condition) -> None:
+    for _ in range(10_000):
+        if condition():
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError("the batcher never got there")
+
+
+def test_a_late_request_may_not_stretch_the_wait_of_the_batch_it_joins(tiny_model):
+    """The article admitted first is answered when the batch it is in ends; a later article that
+    would join that batch and push it past the first one's bound is refused, though its own wait fits."""
+    gated, clock = GatedModel(tiny_model), FakeClock()
+
+    async def scenario():
+        batcher = Batcher(max_batch=64, batch_wait_s=0, queue_size=64, max_wait_s=2.0, retry_after_s=1, clock=clock)
+        batcher.swap(loaded(gated, pairs_per_second=10.0))
+        batcher.start()
+        gated.close()
+        held = asyncio.ensure_future(batcher.predict(["held NATO"], targets=["nato"], cost=10))  # 1 s in the model from t=0
+        await _until(gated.entered.is_set)
+        first = asyncio.ensure_future(batcher.analyze("NATO. " * 3, targets=None, cost=5))  # done at 1.5 s: admitted
+        await asyncio.sleep(0)
+        clock.now += 0.9  # 0.1 s of the running batch left, 0.5 s queued
+        assert batcher.backlog_s() == pytest.approx(0.6)
+        with pytest.raises(Overloaded) as refused:  # alone it would be done in 0.6 + 1.2 s, but the first would wait 2.7 s
+            await batcher.analyze("NATO. " * 3, targets=None, cost=12)
+        assert refused.value.headers == {"Retry-After": "1"}
+        assert "2.7s after its first request" in refused.value.message
+        small = asyncio.ensure_future(batcher.analyze("NATO. ", targets=None, cost=4))  # the shared batch ends at 1.9 s: fits
+        await asyncio.sleep(0)
+        assert batcher.depth == 2
+        gated.open()
+        await asyncio.gather(held, first, small)
+        assert gated.calls == [1, -2], "the two admitted articles were not scored in one batch"
+        await batcher.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_running_batch_past_its_estimate_slows_the_estimate_at_once(tiny_model):
+    gated, clock = GatedModel(tiny_model), FakeClock()
+
+    async def scenario():
+        batcher = Batcher(max_batch=64, batch_wait_s=0, queue_size=64, max_wait_s=2.0, retry_after_s=1, clock=clock)
+        batcher.swap(loaded(gated, pairs_per_second=10.0))
+        batcher.start()
+        gated.close()
+        held = asyncio.ensure_future(batcher.predict(["held NATO"], targets=["nato"], cost=10))  # 1 s by the measured rate
+        await _until(gated.entered.is_set)
+        clock.now += 2.0  # still running after 2 s: the machine does 5 pairs a second now, not 10
+        with pytest.raises(Overloaded):  # 12 pairs are 2.4 s at 5 a second (1.2 s at the stale 10)
+            await batcher.analyze("NATO. " * 3, targets=None, cost=12)
+        admitted = asyncio.ensure_future(batcher.analyze("NATO. " * 3, targets=None, cost=9))  # 1.8 s
+        await asyncio.sleep(0)
+        assert batcher.depth == 1 and batcher.backlog_s() == pytest.approx(1.8)
+        gated.open()
+        await asyncio.gather(held, admitted)
+        await batcher.close()
+
+    asyncio.run(scenario())
+
+
+def test_the_batch_being_filled_counts_as_work_ahead(tiny_model):
+    """While the worker waits ``batch_wait_s`` for more requests, those it already took are ahead of a new one."""
+    clock = FakeClock()
+
+    async def scenario():
+        batcher = Batcher(max_batch=64, batch_wait_s=30, queue_size=64, max_wait_s=2.0, retry_after_s=1, clock=clock)
+        batcher.swap(loaded(tiny_model, pairs_per_second=10.0))
+        batcher.start()
+        first = asyncio.ensure_future(batcher.analyze("NATO. " * 3, targets=None, cost=15))  # the model is idle: admitted
+        await asyncio.sleep(0)
+        await _until(lambda: batcher.depth == 0)  # the worker took it and waits for more
+        assert batcher.backlog_s() == pytest.approx(1.5)
+        with pytest.raises(Overloaded) as refused:
+            await batcher.analyze("NATO. ", targets=None, cost=10)
+        assert refused.value.headers == {"Retry-After": "2"}
+        await batcher.close()
+        with pytest.raises(NotReady):  # the job in the batch being filled is failed on close, not left hanging
+            await first
 
     asyncio.run(scenario())
 
