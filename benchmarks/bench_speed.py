@@ -38,8 +38,7 @@ import torch  # noqa: E402
 from stance.models import DEFAULT_MODEL_DIR, StanceModel, split_sentences  # noqa: E402
 from stance.models.modeling import SCORING_BATCH_SIZE  # noqa: E402
 from stance.models.onnx_runtime import physical_cores, use_onnx  # noqa: E402
-
-from stance.cli import ARTICLES_PER_PASS  # noqa: E402
+from stance.models.runtimes import ARTICLES_PER_PASS  # noqa: E402
 
 SEED_ARTICLE = REPO / "seeds" / "000_f2f505aecd180d60.txt"
 CORPUS = REPO / "seeds" / "corpus.jsonl"

@@ -125,10 +125,6 @@ class StanceModel(TaskModel):
         scores["windows"] = np.bincount(owners, minlength=len(texts))
         return scores
 
-    def gate_contexts(self, sentences: Sequence[str]) -> list[str]:
-        """What the alias gate reads for each sentence of one article (``settings.gate_window``)."""
-        return self.settings.gate_contexts(sentences)
-
     def predict(
         self,
         inputs: str | Sequence[str],
@@ -164,7 +160,7 @@ class StanceModel(TaskModel):
         gate = self.settings.gate if gate is None else gate
         articles = [split_sentences(text) for text in texts]
         sentences = [s.text for article in articles for s in article]
-        contexts = [context for article in articles for context in self.gate_contexts([s.text for s in article])] if gate else sentences
+        contexts = [context for article in articles for context in self.settings.gate_contexts([s.text for s in article])] if gate else sentences
         predictions = self._predict_sentences(sentences, contexts, targets=chosen, gate=gate, batch_size=batch_size)
         analyses, begin = [], 0
         for article in articles:

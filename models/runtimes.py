@@ -7,6 +7,7 @@ import importlib.util
 
 RUNTIMES = ("auto", "torch", "onnx")  # auto: onnx when the `fast` extra is installed, else torch
 ONNX_PACKAGES = ("onnx", "onnxruntime")
+ARTICLES_PER_PASS = 32  # articles one ``analyze_many`` call scores (``predict --split``, label selection): full batches, bounded memory
 
 
 def missing_onnx_packages() -> list[str]:

@@ -9,10 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from stance.models.runtimes import RUNTIMES, check_runtime
+from stance.models.runtimes import ARTICLES_PER_PASS, RUNTIMES, check_runtime
 from stance.models.tasks import TASKS
-
-ARTICLES_PER_PASS = 32  # `predict --split` scores this many articles per model pass: full batches, bounded memory
 
 
 def main(argv: list[str] | None = None) -> int:

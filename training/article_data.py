@@ -17,9 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stance.models.labelsets import LabelSet
-from stance.training.data import DataError, default_text_dirs, read_records
-
-ARTICLE_NAMES = ("{id}", "{id}.txt", "article{id}.txt")
+from stance.training.data import DataError, article_text_file, default_text_dirs, read_records
 
 
 @dataclass(frozen=True)
@@ -97,9 +95,7 @@ def _rows(path: Path, labelset: LabelSet, problems: list[str]):
 
 
 def _article_text(article_id: str, dirs: Sequence[Path]) -> str:
-    for directory in dirs:
-        for pattern in ARTICLE_NAMES:
-            path = directory / pattern.format(id=article_id)
-            if path.is_file():
-                return path.read_text(encoding="utf-8")
+    path = article_text_file(article_id, dirs)
+    if path is not None:
+        return path.read_text(encoding="utf-8")
     raise ValueError(f"no text for article {article_id} in {', '.join(map(str, dirs))} (give --text-dir, or a 'text' field)")

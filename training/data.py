@@ -44,6 +44,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_URW_DEV = Path("datasets") / "semeval2025-urw" / "dev"
 SHARED_SEMEVAL2023_EN = Path("datasets") / "semeval2023-task3" / "en" / "train-articles-subtask-2"
 SHARED_TEXT_DIRS = (SHARED_URW_DEV, SHARED_SEMEVAL2023_EN)
+ARTICLE_NAMES = ("{id}", "{id}.txt", "article{id}.txt")  # an article's text file, as the organisers name it
 
 
 class DataError(ValueError):
@@ -72,6 +73,10 @@ class StanceExample:
     def group(self) -> str:
         """What a split must keep together: the article, else the sentence."""
         return self.article_id or self.text
+
+    def query_in(self, targets: TargetSet) -> str:
+        """What the model reads beside the sentence: the row's own query, else its target's."""
+        return self.query or targets[self.target].query
 
 
 def article_contexts(examples: Sequence[StanceExample], *, before: int, after: int) -> list[str | None]:
@@ -292,12 +297,21 @@ class SourceTextMissing(ValueError):
     pass
 
 
+def article_text_file(article_id: str, dirs: Iterable[Path]) -> Path | None:
+    """The first file in ``dirs`` that holds the article's text (``ARTICLE_NAMES``), else None."""
+    for directory in dirs:
+        for pattern in ARTICLE_NAMES:
+            path = directory / pattern.format(id=article_id)
+            if path.is_file():
+                return path
+    return None
+
+
 @lru_cache(maxsize=4096)
 def article_sentences(article_id: str, text_dirs: tuple[Path, ...]) -> list[str]:
-    for directory in text_dirs:
-        path = directory / f"{article_id}.txt"
-        if path.is_file():
-            return [s.text for s in split_sentences(path.read_text(encoding="utf-8"))]
+    path = article_text_file(article_id, text_dirs)
+    if path is not None:
+        return [s.text for s in split_sentences(path.read_text(encoding="utf-8"))]
     raise SourceTextMissing(
         f"no text for article {article_id} in {', '.join(map(str, text_dirs))}: these labels point at the "
         f"SemEval-2025 Task 10 or SemEval-2023 Task 3 articles; place the project's shared/ folder beside the "

@@ -96,7 +96,7 @@ class StanceEvaluator:
         scored = np.flatnonzero(mask).tolist()
         if scored:
             texts = [self.examples[i].text for i in scored]
-            queries = [self.examples[i].query or model.targets[self.examples[i].target].query for i in scored]
+            queries = [self.examples[i].query_in(model.targets) for i in scored]
             scores = model.score_pairs(texts, queries, batch_size=self.batch_size)
             stance[scored], voice[scored] = scores["stance"], scores["voice"]
         return stance, voice

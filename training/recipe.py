@@ -100,11 +100,7 @@ def train_model(
     }
     print(f"training on {counts['train pairs']} pairs ({counts['train articles']} articles), dev {counts['dev pairs']} pairs", file=sys.stderr)
     trainer = Trainer(args, train_examples, dev_examples, targets=targets, model=init, progress=progress)
-    result = trainer.train()
-    if before_save is not None:
-        before_save()
-    trainer.save(result, output, data_counts=counts)
-    return result
+    return _train_and_save(trainer, output, data_counts=counts, before_save=before_save)
 
 
 def _train_articles(
@@ -133,10 +129,15 @@ def _train_articles(
     }
     print(f"training {task} on {len(train_examples)} articles, dev {len(dev_examples)} articles", file=sys.stderr)
     trainer = Trainer(args, train_examples, dev_examples, task=ArticleLabelTask(labelset), progress=progress)
+    return _train_and_save(trainer, output, data_counts=counts, before_save=before_save)
+
+
+def _train_and_save(trainer: Trainer, output: str | Path, *, data_counts: dict, before_save: Callable[[], None] | None) -> TrainResult:
+    """Train, let ``before_save`` check the output folder once more, then write the model there."""
     result = trainer.train()
     if before_save is not None:
         before_save()
-    trainer.save(result, output, data_counts=counts)
+    trainer.save(result, output, data_counts=data_counts)
     return result
 
 

@@ -20,11 +20,11 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from stance.models import StanceModel, TargetStance
+from stance.models.runtimes import ARTICLES_PER_PASS
 from stance.training.data import DataError, read_records
 from stance.training.label_tools import TaskSentence, is_label_studio_export
 
 SELECTIONS = ("uncertain", "random", "all")
-ARTICLES_PER_PASS = 32  # articles scored per model pass: full batches, bounded memory
 
 
 def margin(stance: TargetStance) -> float:

@@ -80,7 +80,7 @@ class StanceTask:
     # ---- training -----------------------------------------------------------------
 
     def features(self, model: StanceModel, examples: Sequence[StanceExample]) -> list[dict]:
-        queries = [ex.query or model.targets[ex.target].query for ex in examples]
+        queries = [ex.query_in(model.targets) for ex in examples]
         encoded = model.encode_pairs([ex.text for ex in examples], queries, padding=False, return_tensors=None)
         return [
             {
@@ -124,8 +124,8 @@ class StanceTask:
         skipped = Counter(ex.label for ex, skip in zip(examples, skips, strict=True) if skip)
         if self.gated_dev:
             examples = [ex for ex, skip in zip(examples, skips, strict=True) if not skip]
-        queries = [ex.query or model.targets[ex.target].query for ex in examples]
-        logits = dev_logits(model, [ex.text for ex in examples], queries)
+        queries = [ex.query_in(model.targets) for ex in examples]
+        logits = {name: torch.from_numpy(values) for name, values in model.batched_logits([ex.text for ex in examples], queries).items()}
         stance_gold = torch.tensor([STANCE_LABELS.index(ex.label) for ex in examples])
         model.head_specs["stance"].temperature = fit_temperature(logits["stance"], stance_gold)
         voiced = [i for i, ex in enumerate(examples) if ex.voice]
@@ -147,17 +147,6 @@ class StanceTask:
             "targets": {name: {k: m[k] for k in keep} for name, m in metrics["targets"].items()},
             "voice_accuracy": metrics["voice"].get("accuracy"),
         }
-
-
-def dev_logits(model, texts: list[str], pairs: list[str] | None = None, batch_size: int = 128) -> dict[str, torch.Tensor]:
-    """Uncalibrated logits per head, on the model's device, for fitting calibration."""
-    model.eval()
-    chunks: dict[str, list[torch.Tensor]] = {name: [] for name in model.head_specs}
-    with torch.inference_mode():
-        for begin in range(0, len(texts), batch_size):
-            for name, logits in model.logits(texts[begin : begin + batch_size], None if pairs is None else pairs[begin : begin + batch_size]).items():
-                chunks[name].append(torch.from_numpy(logits))
-    return {name: torch.cat(parts) for name, parts in chunks.items()}
 
 
 def fit_temperature(logits: torch.Tensor, gold: torch.Tensor, *, multi_label: bool = False) -> float:
