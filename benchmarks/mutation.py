@@ -13,7 +13,10 @@ originals instead, so the copy is laid out as the installed package (``stance/mo
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -51,11 +54,18 @@ def main() -> int:
     parser.add_argument("--modules", nargs="+", default=MODULES, help="files under models/ or training/ to mutate")
     parser.add_argument("--tests", nargs="+", default=TESTS, help="the tests that should catch the mutants")
     parser.add_argument("--children", type=int, default=2)
+    parser.add_argument("--budget-s", type=float, help="stop mutmut after this many seconds and score the mutants it tested")
+    parser.add_argument("--keep", type=Path, help="run in this (new) folder and keep it, to read survivors with `mutmut show NAME` there")
     args = parser.parse_args()
     mutmut = Path(sys.executable).with_name("mutmut")
-    with tempfile.TemporaryDirectory(prefix="stance-mutation-") as scratch:
+    with contextlib.nullcontext(str(args.keep)) if args.keep else tempfile.TemporaryDirectory(prefix="stance-mutation-") as scratch:
         shadow(Path(scratch), args.modules, args.tests)
-        subprocess.run([str(mutmut), "run", "--max-children", str(args.children)], cwd=scratch, check=False, stdout=subprocess.DEVNULL)
+        run = subprocess.Popen([str(mutmut), "run", "--max-children", str(args.children)], cwd=scratch, stdout=subprocess.DEVNULL, start_new_session=True)
+        try:
+            run.wait(timeout=args.budget_s)
+        except subprocess.TimeoutExpired:  # the mutants not reached stay "not checked" and out of the score
+            os.killpg(run.pid, signal.SIGTERM)
+            run.wait()
         listing = subprocess.run([str(mutmut), "results", "--all", "true"], cwd=scratch, capture_output=True, text=True).stdout
     outcomes = Counter(line.rsplit(":", 1)[1].strip() for line in listing.splitlines() if ":" in line)
     killed = outcomes["killed"] + outcomes["timeout"]

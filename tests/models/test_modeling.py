@@ -105,6 +105,15 @@ def test_a_seed_fixes_the_heads(tiny_encoder):
     assert not torch.equal(a.heads["stance"].weight, c.heads["stance"].weight)
 
 
+def test_from_encoder_defaults_are_the_recipe(tiny_encoder):
+    """LoRA rank 16, 128 tokens and seed 42 are what the shipped models were trained with."""
+    default = StanceModel.from_encoder(str(tiny_encoder))
+    assert default.backbone.settings.lora["r"] == 16
+    assert default.backbone.settings.max_length == 128
+    seeded = StanceModel.from_encoder(str(tiny_encoder), seed=42)
+    assert torch.equal(default.heads["stance"].weight, seeded.heads["stance"].weight)
+
+
 # ---- save / load ------------------------------------------------------------------
 
 
@@ -236,6 +245,29 @@ def test_default_model_missing_says_how_to_get_one(tmp_path, monkeypatch):
         StanceModel.from_pretrained()
     assert str(tmp_path / "default") in str(error.value)
     assert "stance train" in str(error.value)
+
+
+def test_no_folder_loads_the_default_model(tiny_model_dir, monkeypatch):
+    monkeypatch.setattr(modeling, "DEFAULT_MODEL_DIR", tiny_model_dir)
+    default = StanceModel.from_pretrained()
+    named = StanceModel.from_pretrained(tiny_model_dir)
+    assert np.array_equal(_probabilities(default)[0], _probabilities(named)[0])
+
+
+def test_trainable_keeps_the_adapters_apart(saved_lora):
+    assert not any("lora_" in name for name, _ in StanceModel.from_pretrained(saved_lora).named_parameters()), "merged for inference"
+    trainable = {name for name, p in StanceModel.from_pretrained(saved_lora, trainable=True).named_parameters() if p.requires_grad}
+    assert any("lora_A" in name for name in trainable)
+
+
+def test_export_false_never_exports(tiny_model_dir, tmp_path):
+    pytest.importorskip("onnxruntime")
+    import shutil
+
+    directory = shutil.copytree(tiny_model_dir, tmp_path / "model", ignore=shutil.ignore_patterns("onnx"))
+    with pytest.raises(FileNotFoundError):
+        StanceModel.from_pretrained(directory, runtime="onnx", export=False)
+    assert not (directory / "onnx").exists()
 
 
 def test_loading_something_that_is_not_a_model_folder(tmp_path, tiny_model_dir):
@@ -375,6 +407,18 @@ def test_settings_gate_is_the_default_of_analyze(full_model):
         full_model.settings.gate = True
     assert not any(s.scored for s in full_model.analyze(text).sentences[0].stance.values())
     assert all(s.scored for s in full_model.predict(text).stance.values())
+
+
+def test_analyze_gate_overrides_the_settings(full_model):
+    text = "The weather in Belgrade was mild on Monday."
+    assert full_model.settings.gate is True
+    assert all(s.scored for s in full_model.analyze(text, gate=False).sentences[0].stance.values())
+    assert all(s.scored for s in full_model.analyze_many([text], gate=False)[0].sentences[0].stance.values())
+    full_model.settings.gate = False
+    try:
+        assert not any(s.scored for s in full_model.analyze(text, gate=True).sentences[0].stance.values())
+    finally:
+        full_model.settings.gate = True
 
 
 # ---- analyze ----------------------------------------------------------------------
