@@ -4,7 +4,9 @@ with a ``Retry-After`` that reflects the backlog.
 
 Starts ``python -m stance.service`` (as ``benchmarks.load_test`` does); each client sends
 the 30-sentence article back to back for ``--seconds``; a refused client waits 0.2 s, not
-the Retry-After, to keep the pressure on. Prints one table row per client count.
+the Retry-After, to keep the pressure on. Prints one table row per client count; "in the
+batcher" is an admitted request's mean queue wait plus a batch's mean model time (the server's
+own histograms), the rest of the client's wait is HTTP and the event loop on a busy machine.
 
     python -m benchmarks.overload --clients 32,96 --seconds 20
 """
@@ -51,6 +53,18 @@ async def pressure(url: str, *, article: str, clients: int, seconds: float) -> t
     return statuses, admitted, retry_after
 
 
+def model_side(url: str) -> dict[str, float]:
+    """Sums and counts of the server's queue-wait and model-time histograms (``/metrics``), to tell
+    the wait inside the batcher from the time spent in HTTP and the event loop."""
+    wanted = ("stance_queue_wait_seconds_sum", "stance_queue_wait_seconds_count", "stance_inference_seconds_sum", "stance_inference_seconds_count")
+    totals = dict.fromkeys(wanted, 0.0)
+    for line in httpx.get(url + "/metrics", timeout=30).text.splitlines():
+        name = line.split("{", 1)[0].split(" ", 1)[0]
+        if name in totals:
+            totals[name] += float(line.rsplit(" ", 1)[1])
+    return totals
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))] if ordered else float("nan")
@@ -72,21 +86,27 @@ def main() -> int:
         server.wait_ready(300)
         limits = httpx.get(server.url + "/v1/info", timeout=10).json()["limits"]
         for clients in levels:
+            before = model_side(server.url)
             statuses, admitted, retry_after = asyncio.run(pressure(server.url, article=article, clients=clients, seconds=args.seconds))
-            rows.append((clients, statuses, admitted, retry_after))
+            load = os.getloadavg()[0]  # the machine's load, the run's own included
+            after = model_side(server.url)
+            delta = {name: after[name] - before[name] for name in after}
+            inside = delta["stance_queue_wait_seconds_sum"] / max(delta["stance_queue_wait_seconds_count"], 1)
+            inside += delta["stance_inference_seconds_sum"] / max(delta["stance_inference_seconds_count"], 1)
+            rows.append((clients, statuses, admitted, retry_after, load, inside))
     finally:
         server.stop()
     print(f"Overload of /v1/analyze: {platform.machine()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}; article of {sentences} sentences; "
           f"max_wait_s={limits['max_wait_s']}, queue_size={limits['queue_size']}; {args.seconds:.0f} s per row\n")  # fmt: skip
-    print("| clients | requests | 200 | 429 | other | refused | admitted p50 s | p90 s | p99 s | max s | Retry-After (min-max) |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
-    for clients, statuses, admitted, retry_after in rows:
+    print("| clients | requests | 200 | 429 | other | refused | admitted p50 s | p90 s | p99 s | max s | Retry-After (min-max) | in the batcher, mean s | load avg (1 min, at the end) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|")
+    for clients, statuses, admitted, retry_after, load, inside in rows:
         total = sum(statuses.values())
         other = total - statuses[200] - statuses[429]
         spread = f"{min(retry_after)}-{max(retry_after)}" if retry_after else "-"
         print(
             f"| {clients} | {total:,} | {statuses[200]:,} | {statuses[429]:,} | {other} | {statuses[429] / total:.0%} | "
-            f"{percentile(admitted, 50):.2f} | {percentile(admitted, 90):.2f} | {percentile(admitted, 99):.2f} | {max(admitted, default=float('nan')):.2f} | {spread} |"
+            f"{percentile(admitted, 50):.2f} | {percentile(admitted, 90):.2f} | {percentile(admitted, 99):.2f} | {max(admitted, default=float('nan')):.2f} | {spread} | {inside:.2f} | {load:.1f} |"
         )
     return 0
 
