@@ -90,18 +90,24 @@ async def _until(condition) -> None:
     raise AssertionError("the batcher never got there")
 
 
+async def _holding_ten_pairs(gated: GatedModel, clock: FakeClock) -> tuple[Batcher, asyncio.Future]:
+    """A batcher measured at 10 pairs a second with a 2 s bound, and a batch of 10 pairs (1 s) held in the model from now."""
+    batcher = Batcher(max_batch=64, batch_wait_s=0, queue_size=64, max_wait_s=2.0, retry_after_s=1, clock=clock)
+    batcher.swap(loaded(gated, pairs_per_second=10.0))
+    batcher.start()
+    gated.close()
+    held = asyncio.ensure_future(batcher.predict(["held NATO"], targets=["nato"], cost=10))
+    await _until(gated.entered.is_set)
+    return batcher, held
+
+
 def test_a_late_request_may_not_stretch_the_wait_of_the_batch_it_joins(tiny_model):
     """The article admitted first is answered when the batch it is in ends; a later article that
     would join that batch and push it past the first one's bound is refused, though its own wait fits."""
     gated, clock = GatedModel(tiny_model), FakeClock()
 
     async def scenario():
-        batcher = Batcher(max_batch=64, batch_wait_s=0, queue_size=64, max_wait_s=2.0, retry_after_s=1, clock=clock)
-        batcher.swap(loaded(gated, pairs_per_second=10.0))
-        batcher.start()
-        gated.close()
-        held = asyncio.ensure_future(batcher.predict(["held NATO"], targets=["nato"], cost=10))  # 1 s in the model from t=0
-        await _until(gated.entered.is_set)
+        batcher, held = await _holding_ten_pairs(gated, clock)
         first = asyncio.ensure_future(batcher.analyze("NATO. " * 3, targets=None, cost=5))  # done at 1.5 s: admitted
         await asyncio.sleep(0)
         clock.now += 0.9  # 0.1 s of the running batch left, 0.5 s queued
@@ -125,12 +131,7 @@ def test_a_running_batch_past_its_estimate_slows_the_estimate_at_once(tiny_model
     gated, clock = GatedModel(tiny_model), FakeClock()
 
     async def scenario():
-        batcher = Batcher(max_batch=64, batch_wait_s=0, queue_size=64, max_wait_s=2.0, retry_after_s=1, clock=clock)
-        batcher.swap(loaded(gated, pairs_per_second=10.0))
-        batcher.start()
-        gated.close()
-        held = asyncio.ensure_future(batcher.predict(["held NATO"], targets=["nato"], cost=10))  # 1 s by the measured rate
-        await _until(gated.entered.is_set)
+        batcher, held = await _holding_ten_pairs(gated, clock)
         clock.now += 2.0  # still running after 2 s: the machine does 5 pairs a second now, not 10
         with pytest.raises(Overloaded):  # 12 pairs are 2.4 s at 5 a second (1.2 s at the stale 10)
             await batcher.analyze("NATO. " * 3, targets=None, cost=12)
