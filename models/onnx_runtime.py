@@ -307,7 +307,6 @@ def find_onnx(
     Order: ``cache_dir`` when given; else ``<model_dir>/onnx/`` when it holds a current export
     or can be written; else ``~/.cache/stance/<fingerprint>/``.
     """
-    model_dir = model_dir if model_dir is not None else getattr(model, "model_dir", None)
     fingerprint = model_fingerprint(model, model_dir)
     name = INT8_NAME if quantize else FP32_NAME
     if cache_dir is not None:

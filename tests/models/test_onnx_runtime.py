@@ -16,7 +16,17 @@ from conftest_corpus import CORPUS  # noqa: E402
 from stance.models import StanceModel  # noqa: E402
 from stance.models.backbone import RuntimeOnlyEncoder  # noqa: E402
 from stance.models.config import WEIGHTS_NAME  # noqa: E402
-from stance.models.onnx_runtime import INT8_NAME, OnnxRuntime, export_onnx, onnx_path, use_onnx  # noqa: E402
+from stance.models.onnx_runtime import (  # noqa: E402
+    FP32_NAME,
+    INT8_NAME,
+    META_NAME,
+    OnnxRuntime,
+    export_onnx,
+    model_fingerprint,
+    onnx_path,
+    use_onnx,
+    user_cache_dir,
+)
 
 SENTENCES = CORPUS[:8]  # the tiny tokenizer knows these words
 
@@ -173,3 +183,64 @@ def test_export_false_loads_an_existing_export_and_never_makes_one(tiny_model_di
     assert loaded.runtime is not None and loaded.runtime.path == exported.runtime.path
     sentence = "Serbia will never join NATO."
     assert loaded.predict(sentence).stance["nato"].scores == exported.predict(sentence).stance["nato"].scores
+
+
+def test_the_fingerprint_is_the_saved_weights_config_and_encoder(tiny_model_dir, tmp_path):
+    """An export is reused only for the weights it came from (issue 13, item 6)."""
+    import dataclasses
+    import json
+
+    from safetensors.torch import save_file
+
+    model = StanceModel.from_pretrained(tiny_model_dir)
+    copy = shutil.copytree(tiny_model_dir, tmp_path / "copy", ignore=shutil.ignore_patterns("onnx"))
+    same = model_fingerprint(model, copy)
+    assert same == model_fingerprint(model, tiny_model_dir)
+    weights = load_file(str(copy / WEIGHTS_NAME))
+    weights["heads.stance.bias"] = weights["heads.stance.bias"] + 1.0
+    save_file(weights, str(copy / WEIGHTS_NAME))
+    other_weights = model_fingerprint(model, copy)
+    config = json.loads((copy / "config.json").read_text(encoding="utf-8"))
+    (copy / "config.json").write_text(json.dumps({**config, "note": "changed"}), encoding="utf-8")
+    other_config = model_fingerprint(model, copy)
+    model.backbone.settings = dataclasses.replace(model.backbone.settings, encoder={**model.backbone.settings.encoder, "name_or_path": "elsewhere"})
+    other_encoder = model_fingerprint(model, copy)
+    assert len({same, other_weights, other_config, other_encoder}) == 4
+
+
+def test_an_export_whose_record_cannot_be_read_is_made_again(tiny_model_dir, tmp_path):
+    model = StanceModel.from_pretrained(tiny_model_dir)
+    cache = tmp_path / "cache"
+    first = use_onnx(model, cache_dir=cache, quantize=False)
+    assert first.path == cache / FP32_NAME
+    stamp = first.path.stat().st_mtime_ns
+    (cache / META_NAME).write_text("{not json", encoding="utf-8")
+    assert use_onnx(model, cache_dir=cache, quantize=False, export=False) is None, "an unreadable record was trusted"
+    use_onnx(model, cache_dir=cache, quantize=False)
+    assert first.path.stat().st_mtime_ns != stamp
+
+
+def test_use_onnx_names_quantises_and_threads_as_asked(tiny_model_dir, tmp_path):
+    import onnx
+
+    model_dir = shutil.copytree(tiny_model_dir, tmp_path / "model", ignore=shutil.ignore_patterns("onnx"))
+    model = StanceModel.from_pretrained(model_dir)
+    fp32 = use_onnx(model, model_dir=model_dir, quantize=False, threads=1)
+    int8 = use_onnx(model, model_dir=model_dir, threads=2)
+    assert fp32.path == model_dir / "onnx" / FP32_NAME and int8.path == model_dir / "onnx" / INT8_NAME
+    assert fp32.session.get_session_options().intra_op_num_threads == 1
+    assert int8.session.get_session_options().intra_op_num_threads == 2
+    fp32_ops = {node.op_type for node in onnx.load(str(fp32.path)).graph.node}
+    int8_ops = {node.op_type for node in onnx.load(str(int8.path)).graph.node}
+    assert "MatMulInteger" not in fp32_ops and "MatMulInteger" in int8_ops
+
+
+def test_the_user_cache_is_stance_cache_then_xdg_then_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("STANCE_CACHE", str(tmp_path / "stance-cache"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert user_cache_dir() == tmp_path / "stance-cache"
+    monkeypatch.delenv("STANCE_CACHE")
+    assert user_cache_dir() == tmp_path / "xdg" / "stance"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert user_cache_dir() == tmp_path / "home" / ".cache" / "stance"

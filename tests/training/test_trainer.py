@@ -127,6 +127,7 @@ def test_saved_folder_has_a_model_card_and_a_plain_json_config(run):
     assert ("tokenizer.json" in names) == (mode == "full")
 
     config = json.loads((directory / "training_config.json").read_text(encoding="utf-8"))
+    assert config["task"] == "stance"
     assert config["training"]["epochs"] == 2
     assert config["training"]["lora_rank"] == args.lora_rank
     assert config["training"]["effective_learning_rate"] == 1e-3
