@@ -44,7 +44,11 @@ class BackboneSettings:
         return EncoderSource.from_dict(self.encoder)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """As saved in config.json; ``frozen`` only when true, so other models' configs read as before."""
+        data = asdict(self)
+        if not self.frozen:
+            del data["frozen"]
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping) -> BackboneSettings:

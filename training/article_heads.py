@@ -188,6 +188,13 @@ def head_model_card(result: HeadResult, recipe: HeadRecipe, files: Sequence[str]
         f"({model.head.temperature:.2f}) and thresholds fitted on {recipe.folds}-fold out-of-fold logits (stratified per label, seed {recipe.seed})",
         f"- took {result.seconds / 60:.1f} minutes, nearly all of it the one encoder pass",
         "",
+        "## Command",
+        "```bash",
+        f"stance train --task {labelset.task} --frozen-encoder --data {' '.join(files)} --max-length {recipe.max_length} --seed {recipe.seed} "
+        f"--name {model.model_name} --model-version {model.model_version} --output OUTPUT"
+        + (f" --encoder {encoder['name_or_path']}" if recipe.encoder else ""),
+        "```",
+        "",
         f"## Cross-validated estimate ({recipe.folds}-fold by article, nested: each fold's head, temperature and thresholds fitted on the other folds only)",
         "",
         "```",
@@ -203,6 +210,8 @@ def head_model_card(result: HeadResult, recipe: HeadRecipe, files: Sequence[str]
             "",
         ]
     lines += [
+        "The same folds with TF-IDF and label-prior baselines: `python -m benchmarks.article_cv` (BENCHMARKS.md, \"Frames and narratives\").",
+        "",
         "## Limits",
         "- The estimate is cross-validated on the training articles, not on a held-out test set; the shipped head is fitted on all of them.",
         "- The labels are the organisers' English annotations; other languages and other outlets are untested.",
