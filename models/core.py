@@ -112,7 +112,7 @@ class TaskModel(nn.Module):
             if runtime == "onnx":
                 use_onnx(model, model_dir=directory)  # exports once
                 model.backbone.encoder = RuntimeOnlyEncoder(model.backbone.encoder.config)  # the runtime scores from now on
-        if settings.lora or runtime == "onnx":  # the encoder in memory is merged or a stand-in
+        if settings.encoder_from_source or runtime == "onnx":  # the encoder in memory is merged, from its source or a stand-in
             model._weights_file = directory / WEIGHTS_NAME
         return model
 

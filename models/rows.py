@@ -38,16 +38,45 @@ def score_rows(model, rows: Sequence[dict], *, split: bool, targets: Sequence[st
         return [{**row, **prediction_json(p.stance, p.voice, windows=p.windows, gate_flags=False)} for row, p in zip(rows, predictions, strict=True)]
     scored = []
     for row, analysis in zip(rows, model.analyze_many(texts, targets=targets, gate=gate, batch_size=batch_size), strict=True):
-        fields = {key: value for key, value in row.items() if key != "text"}
-        for sentence in analysis.sentences:
-            scored.append(
-                {
-                    **fields,
-                    "sentence_index": sentence.index,
-                    "start": sentence.start,
-                    "end": sentence.end,
-                    "text": sentence.text,
-                    **prediction_json(sentence.stance, sentence.voice, windows=sentence.windows, gate_flags=False),
-                }
-            )
+        fields = _fields(row)
+        scored.extend({**fields, **sentence_fields(sentence)} for sentence in analysis.sentences)
     return scored
+
+
+def sentence_fields(sentence) -> dict:
+    """A sentence of an article as ``predict --split`` writes it: ``sentence_index``, ``start``,
+    ``end``, ``text``, and ``stance`` and ``voice`` when it was scored."""
+    fields = {"sentence_index": sentence.index, "start": sentence.start, "end": sentence.end, "text": sentence.text}
+    if hasattr(sentence, "stance"):
+        fields.update(prediction_json(sentence.stance, sentence.voice, windows=sentence.windows, gate_flags=False))
+    return fields
+
+
+def analyze_rows(
+    stance_model, reader, rows: Sequence[dict], *, tasks: Sequence[str], targets: Sequence[str] | None, gate: bool | None, batch_size: int,
+    sentences: bool = True,
+) -> list[dict]:  # fmt: skip
+    """One row per article (``stance analyze``): its fields but ``text``; ``summary`` (stance per
+    target) when stance is asked for; ``frames`` and ``narratives`` (``article_labels_json``)
+    when asked for; and, unless ``sentences`` is False, its ``sentences`` as ``predict --split`` writes them."""
+    from dataclasses import asdict
+
+    from stance.models.analysis import analyze_articles
+
+    analyses = analyze_articles(
+        [row["text"] for row in rows], stance_model=stance_model, reader=reader, tasks=tasks, targets=targets, gate=gate, batch_size=batch_size
+    )
+    output = []
+    for row, analysis in zip(rows, analyses, strict=True):
+        result = _fields(row)
+        if analysis.stance is not None:
+            result["summary"] = {name: asdict(summary) for name, summary in analysis.stance.summary.items()}
+        result.update(analysis.labels_json())
+        if sentences:
+            result["sentences"] = [sentence_fields(s) for s in (analysis.stance.sentences if analysis.stance is not None else analysis.sentences)]
+        output.append(result)
+    return output
+
+
+def _fields(row: dict) -> dict:
+    return {key: value for key, value in row.items() if key != "text"}

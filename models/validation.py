@@ -52,9 +52,13 @@ def _check_current(config: Mapping[str, Any], where: Path) -> None:
         if not (_integer(backbone["max_length"]) and MIN_LENGTH <= backbone["max_length"] <= positions):
             fail("backbone.max_length", f"must be a whole number from {MIN_LENGTH} to {positions} (the encoder's positions)", backbone["max_length"])
     lora = backbone.get("lora")
-    if lora is not None:
-        if not isinstance(lora, Mapping) or not (_integer(lora.get("r")) and lora["r"] >= 1) or not (_number(lora.get("alpha")) and lora["alpha"] > 0):
-            fail("backbone.lora", "must be null or an object with a whole 'r' of at least 1 and an 'alpha' above 0", lora)
+    if lora is not None and (
+        not isinstance(lora, Mapping) or not (_integer(lora.get("r")) and lora["r"] >= 1) or not (_number(lora.get("alpha")) and lora["alpha"] > 0)
+    ):
+        fail("backbone.lora", "must be null or an object with a whole 'r' of at least 1 and an 'alpha' above 0", lora)
+    if "frozen" in backbone and not isinstance(backbone["frozen"], bool):
+        fail("backbone.frozen", "must be true or false", backbone["frozen"])
+    if lora is not None or backbone.get("frozen"):
         _check_local_encoder(encoder["name_or_path"], lambda field, problem: fail(f"backbone.{field}", problem, encoder))
     for index, head in enumerate(heads):
         name = f"heads[{index}]" + (f" ({head['name']})" if isinstance(head.get("name"), str) else "")

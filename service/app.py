@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from stance.service.batching import Batcher
 from stance.service.docs import install_docs
 from stance.service.errors import BadRequest, ClientGone, NotReady, Saturated, TimedOut, TooLarge, Unauthorized, install_error_handlers
-from stance.service.loading import LoadedModel, ModelLoader, load_model, model_loader
+from stance.service.loading import LoadedFraming, LoadedModel, ModelLoader, load_framing, load_model, model_loader
 from stance.service.metrics import ServiceMetrics
 from stance.service.middleware import BodyLimitMiddleware, HttpHygieneMiddleware, LoadSheddingMiddleware, MetricsMiddleware
 from stance.service.schemas import (
@@ -38,7 +38,7 @@ from stance.service.schemas import (
     request_models,
 )
 from stance.service.server import uvicorn_config
-from stance.service.settings import ServiceSettings, resolve_model_dir
+from stance.service.settings import ServiceSettings, framing_model_dirs, resolve_model_dir
 
 log = logging.getLogger("stance.service")
 
@@ -54,9 +54,13 @@ PAGE_HEADERS = {
 class ServiceState:
     """What the routes share: settings, metrics, the batcher (which holds the model)."""
 
-    def __init__(self, settings: ServiceSettings, *, loader: ModelLoader, reload_loader: ModelLoader, metrics: ServiceMetrics) -> None:
+    def __init__(
+        self, settings: ServiceSettings, *, loader: ModelLoader, reload_loader: ModelLoader, metrics: ServiceMetrics,
+        framing_loader: Callable[[], LoadedFraming],
+    ) -> None:  # fmt: skip
         self.settings = settings
         self.loader = loader
+        self.framing_loader = framing_loader
         self.reload_loader = reload_loader
         self.metrics = metrics
         self.batcher: Batcher | None = None
@@ -69,6 +73,11 @@ class ServiceState:
     @property
     def current(self) -> LoadedModel | None:
         return self.batcher.current if self.batcher is not None else None
+
+    @property
+    def framing(self) -> LoadedFraming:
+        loaded = self.batcher.framing if self.batcher is not None else None
+        return loaded if loaded is not None else LoadedFraming(reader=None)
 
     def require_model(self) -> LoadedModel:
         loaded = self.current
@@ -123,6 +132,7 @@ class ServiceState:
             if self.on_load_failure is not None:
                 self.on_load_failure(error)
             return
+        self.batcher.framing = await asyncio.to_thread(self.framing_loader)  # never fails: a task that cannot load is unavailable
         if self.current is None:  # an admin reload may have won the race
             self.install(loaded)
         self.loaded.set()
@@ -130,12 +140,16 @@ class ServiceState:
 
 def create_app(settings: ServiceSettings | None = None, *, loader: ModelLoader | None = None) -> FastAPI:
     """The app for ``settings`` (default: from ``STANCE_*`` variables). ``loader`` turns a
-    model folder into a model; tests pass wrappers, the default is ``StanceModel.from_pretrained``."""
+    model folder into a model; tests pass wrappers, the default is ``StanceModel.from_pretrained``.
+    The frames and narratives models come from ``settings`` (the shipped ones by default)."""
     settings = settings or ServiceSettings.from_env()
     metrics = ServiceMetrics()
     # an admin reload never exports to ONNX inside the server (see README, "Reloading a model")
     reload_loader = loader or model_loader(settings.runtime, export=False)
-    state = ServiceState(settings, loader=loader or model_loader(settings.runtime), reload_loader=reload_loader, metrics=metrics)
+    state = ServiceState(
+        settings, loader=loader or model_loader(settings.runtime), reload_loader=reload_loader, metrics=metrics,
+        framing_loader=lambda: _load_framing(settings),
+    )  # fmt: skip
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -187,7 +201,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 def _add_routes(app: FastAPI, state: ServiceState) -> None:
     settings = state.settings
-    PredictRequest, AnalyzeRequest = request_models(settings, target_names=_target_names(settings.model_dir))
+    configured_tasks = ("stance", *framing_model_dirs(settings)[0])
+    PredictRequest, AnalyzeRequest = request_models(settings, target_names=_target_names(settings.model_dir), task_names=configured_tasks)
 
     async def answer(request: Request, work: Any) -> Any:
         """``work``'s result, unless the client hangs up (its job is then skipped, never
@@ -224,9 +239,15 @@ def _add_routes(app: FastAPI, state: ServiceState) -> None:
     async def analyze(payload, request: Request) -> JSONResponse:
         """Split an article into sentences (with character offsets), score each, and
         summarise the article per target with its strongest evidence sentences."""
+        from stance.models.analysis import check_tasks
         from stance.models.sentences import estimated_sentences
 
         loaded = state.require_model()
+        framing = state.framing
+        try:
+            tasks = check_tasks(payload.tasks, ["stance", *framing.tasks])
+        except ValueError as error:
+            raise BadRequest(f"tasks: {error}" + "".join(f"; {task}: {why}" for task, why in framing.unavailable.items() if task in payload.tasks)) from None
         targets = _check_targets(loaded, payload.targets)
         sentences = estimated_sentences(payload.text)
         if sentences > settings.max_article_sentences:
@@ -234,10 +255,20 @@ def _add_routes(app: FastAPI, state: ServiceState) -> None:
                 f"text: the article has about {sentences} sentences (sentence ends and line breaks), "
                 f"over the limit of {settings.max_article_sentences} (STANCE_MAX_ARTICLE_SENTENCES)"
             )
-        cost = sentences * len(targets or loaded.model.targets)
-        analysis, served_by = await answer(request, state.batcher.analyze(payload.text, targets=targets, cost=cost))
-        data = analysis.to_dict()
-        return JSONResponse({"model": served_by.identity(), "targets": list(data["summary"]), **data})
+        # in (sentence, target) pairs: frames and narratives together read each sentence about once more
+        cost = sentences * ((len(targets or loaded.model.targets) if "stance" in tasks else 0) + (1 if set(tasks) - {"stance"} else 0))
+        analysis, served_by = await answer(request, state.batcher.analyze(payload.text, targets=targets, cost=cost, tasks=tuple(tasks)))
+        body: dict[str, Any] = {"model": served_by.identity(), "tasks": tasks}
+        if analysis.stance is not None:
+            data = analysis.stance.to_dict()
+            body.update({"targets": list(data["summary"]), **data})
+        else:
+            body["sentences"] = [{"index": s.index, "start": s.start, "end": s.end, "text": s.text} for s in analysis.sentences]
+        body.update(analysis.labels_json())
+        article_models = {task: framing.reader.models[task] for task in tasks if task != "stance"}
+        if article_models:
+            body["framing_models"] = {task: {"name": m.model_name, "version": m.model_version} for task, m in article_models.items()}
+        return JSONResponse(body)
 
     # Request models are built per app (their limits come from settings), so their
     # annotations are bound here rather than written in the signatures.
@@ -261,6 +292,7 @@ def _add_routes(app: FastAPI, state: ServiceState) -> None:
             "model": loaded.describe(),
             "targets": [{"name": t.name, "description": t.description, "query": t.query} for t in loaded.model.targets.values()],
             "labels": {"stance": list(STANCE_LABELS), "voice": list(VOICE_LABELS)},
+            "tasks": {"stance": {"available": True}, **state.framing.describe()},
             "limits": settings.limits(),
             "metrics": loaded.dev_metrics,
         }
@@ -344,6 +376,15 @@ def _add_routes(app: FastAPI, state: ServiceState) -> None:
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
         return FileResponse(STATIC / "index.html", media_type="text/html", headers=PAGE_HEADERS)
+
+
+def _load_framing(settings: ServiceSettings) -> LoadedFraming:
+    folders, unavailable = framing_model_dirs(settings)
+    try:
+        return load_framing(folders, unavailable, runtime=settings.runtime)
+    except Exception as error:  # a framing model that cannot run leaves the stance service up
+        log.error("the framing models failed their smoke test: %s", error)
+        return LoadedFraming(reader=None, unavailable={**unavailable, **{task: f"failed its smoke test: {error}" for task in folders}})
 
 
 def _target_names(model_dir: str | None) -> list[str]:

@@ -26,7 +26,7 @@ from itertools import accumulate
 from typing import Any
 
 from stance.service.errors import BadRequest, NotReady, Overloaded
-from stance.service.loading import LoadedModel
+from stance.service.loading import LoadedFraming, LoadedModel
 from stance.service.metrics import ServiceMetrics
 
 log = logging.getLogger("stance.service")
@@ -52,6 +52,7 @@ class _PredictJob(_Job):
 @dataclass(eq=False)
 class _AnalyzeJob(_Job):
     text: str = ""
+    tasks: tuple[str, ...] = ("stance",)  # stance, frames, narratives (checked against what is loaded before queueing)
 
     @property
     def size(self) -> int:
@@ -101,6 +102,7 @@ class Batcher:
         self.metrics = metrics or ServiceMetrics()
         self._clock = clock
         self.current: LoadedModel | None = None
+        self.framing: LoadedFraming | None = None  # frames and narratives, read by the same worker as the stance model
         self.pairs_per_second: float | None = None  # measured on recent batches: the slower of a moving average and the last
         self._running: tuple[float, float] | None = None  # (pairs, start time) of the batch in the model
         self._average: float | None = None
@@ -207,9 +209,11 @@ class Batcher:
         job = _PredictJob(targets=_key(targets), future=asyncio.get_running_loop().create_future(), cost=cost, texts=list(texts))
         return await self._submit(job)
 
-    async def analyze(self, text: str, *, targets: list[str] | None, cost: float = 1.0) -> tuple[Any, LoadedModel]:
-        """An article's analysis and the model that made it; ``cost`` in pairs."""
-        job = _AnalyzeJob(targets=_key(targets), future=asyncio.get_running_loop().create_future(), cost=cost, text=text)
+    async def analyze(
+        self, text: str, *, targets: list[str] | None, cost: float = 1.0, tasks: tuple[str, ...] = ("stance",)
+    ) -> tuple[Any, LoadedModel]:
+        """An article's analysis (a ``FullAnalysis`` of ``tasks``) and the stance model it was served with; ``cost`` in pairs."""
+        job = _AnalyzeJob(targets=_key(targets), future=asyncio.get_running_loop().create_future(), cost=cost, text=text, tasks=tuple(tasks))
         return await self._submit(job)
 
     def _submit(self, job: _Job) -> asyncio.Future:
@@ -319,7 +323,7 @@ class Batcher:
         pairs = sum(job.cost for job in batch)
         self._running, self._collecting = (pairs, started), []
         try:
-            outcomes = await loop.run_in_executor(self._executor, _infer, loaded.model, batch)
+            outcomes = await loop.run_in_executor(self._executor, _infer, loaded.model, batch, self.framing)
         finally:
             self._running = None
         elapsed = self._clock() - started
@@ -348,18 +352,21 @@ class Batcher:
         self.pairs_per_second = min(self._average, measured)
 
 
-def _infer(model: Any, batch: list[_Job]) -> list[Any]:
-    """Runs in the model thread: one ``predict`` or ``analyze_many`` call per distinct target
-    list (a sentence's voice averages over the targets asked for, so lists cannot be merged)."""
-    groups: dict[tuple[str, ...] | None, list[_Job]] = {}
+def _infer(model: Any, batch: list[_Job], framing: LoadedFraming | None = None) -> list[Any]:
+    """Runs in the model thread: one ``predict`` or analysis call per distinct target list (a
+    sentence's voice averages over the targets asked for, so lists cannot be merged) and task list."""
+    from stance.models.analysis import analyze_articles
+
+    groups: dict[tuple, list[_Job]] = {}
     for job in batch:
-        groups.setdefault(job.targets, []).append(job)
+        groups.setdefault((job.targets, getattr(job, "tasks", None)), []).append(job)
     outcomes: dict[int, Any] = {}
-    for targets, jobs in groups.items():
+    for (targets, tasks), jobs in groups.items():
         chosen = list(targets) if targets else None
         try:
             if isinstance(jobs[0], _AnalyzeJob):
-                results = model.analyze_many([job.text for job in jobs], targets=chosen)
+                reader = framing.reader if framing is not None else None
+                results = analyze_articles([job.text for job in jobs], stance_model=model, reader=reader, tasks=tasks, targets=chosen)
             else:
                 predictions = model.predict([text for job in jobs for text in job.texts], targets=chosen)
                 ends = list(accumulate(job.size for job in jobs))

@@ -123,3 +123,69 @@ def _card_title(directory: Path) -> str | None:
     except OSError:
         return None
     return None
+
+
+@dataclass(frozen=True)
+class LoadedFraming:
+    """The frames and narratives models served beside the stance model (an ``ArticleReader``), and
+    why each task that is not served is unavailable. Loaded once at start-up; a reload of the
+    stance model keeps them."""
+
+    reader: Any | None
+    unavailable: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def tasks(self) -> list[str]:
+        return self.reader.tasks if self.reader is not None else []
+
+    def describe(self) -> dict[str, dict[str, Any]]:
+        """Per article task: whether it is served, its model and label set, or why not."""
+        described: dict[str, dict[str, Any]] = {task: {"available": False, "reason": reason} for task, reason in self.unavailable.items()}
+        for task in self.tasks:
+            model = self.reader.models[task]
+            labelset = model.labelset
+            described[task] = {
+                "available": True,
+                "model": {
+                    "name": model.model_name,
+                    "version": model.model_version,
+                    "directory": str(self.reader.directories.get(task, "")),
+                    "encoder": dict(model.backbone.settings.encoder),
+                    "frozen_encoder": bool(model.backbone.settings.frozen),
+                    "max_length": model.backbone.settings.max_length,
+                    "runtime": self.reader.runtime_of(task),
+                },
+                "labels": [{"name": label, "description": labelset.descriptions.get(label, "")} for label in labelset.labels],
+                "fallback": labelset.fallback,
+            }
+        return described
+
+
+def load_framing(folders: dict[str, Path], unavailable: dict[str, str], *, runtime: str) -> LoadedFraming:
+    """Each folder loaded on its own, so one that fails leaves the other task served; the reader
+    is smoke-tested on the example article (its scores must be probabilities)."""
+    from stance.models.framing import ArticleReader
+
+    unavailable = dict(unavailable)
+    models, loaded_from = [], {}
+    for task, directory in folders.items():
+        try:
+            model = ArticleReader.load_member(directory, runtime=runtime)
+            if model.task != task:
+                raise ValueError(f"it holds a {model.task} model, not a {task} model")
+        except Exception as error:
+            unavailable[task] = f"the {task} model could not be loaded from {directory}: {error}"
+            log.error("%s", unavailable[task])
+            continue
+        models.append(model)
+        loaded_from[task] = directory
+    if not models:
+        return LoadedFraming(reader=None, unavailable=unavailable)
+    started = time.perf_counter()
+    reader = ArticleReader(models, runtime=runtime, directories=loaded_from)
+    (results,) = reader.analyze_many([example_article()])
+    for task, result in results.items():
+        if not all(math.isfinite(p) and 0.0 <= p <= 1.0 for p in result.scores.values()):
+            raise ValueError(f"the {task} model answers {result.scores} on the example article: not probabilities")
+    log.info("loaded %s in %.1fs", ", ".join(f"{m.task} {m.model_name} {m.model_version}" for m in models), time.perf_counter() - started)
+    return LoadedFraming(reader=reader, unavailable=unavailable)

@@ -5,9 +5,10 @@ as pydantic ``too_long`` errors, which the error handler answers with 413."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from stance.models.analysis import ANALYSIS_TASKS
 from stance.models.sentences import VISIBLE_PATTERN
 from stance.service.settings import ServiceSettings
 
@@ -59,6 +60,10 @@ def analyze_examples() -> dict[str, Any]:
             "summary": "The article's first paragraphs, NATO only",
             "value": {"text": _article_excerpt(), "targets": ["nato"]},
         },
+        "frames and narratives only": {
+            "summary": "The article's first paragraphs: its frames and narratives, no stance",
+            "value": {"text": _article_excerpt(), "tasks": ["frames", "narratives"]},
+        },
     }
 
 
@@ -69,9 +74,11 @@ def analyze_examples() -> dict[str, Any]:
 HAS_VISIBLE = VISIBLE_PATTERN
 
 
-def request_models(settings: ServiceSettings, *, target_names: list[str] = ()) -> tuple[type[BaseModel], type[BaseModel]]:
+def request_models(
+    settings: ServiceSettings, *, target_names: list[str] = (), task_names: tuple[str, ...] = ANALYSIS_TASKS
+) -> tuple[type[BaseModel], type[BaseModel]]:
     """``PredictRequest`` and ``AnalyzeRequest`` with this server's limits declared, and the
-    targets of the model served at start-up as the documented choices."""
+    targets of the model served at start-up and the tasks it is configured for as the documented choices."""
     Sentence = Annotated[str, StringConstraints(min_length=1, max_length=settings.max_input_chars, pattern=HAS_VISIBLE)]
     Sentences = Annotated[list[Sentence], Field(min_length=1, max_length=settings.max_inputs)]
     known = (
@@ -107,6 +114,12 @@ def request_models(settings: ServiceSettings, *, target_names: list[str] = ()) -
             description=f"the article, at most {settings.max_article_chars} characters and {settings.max_article_sentences} sentences"
         )
         targets: Targets | None = Field(default=None, description=f"targets to score (default: all); {known}")
+        tasks: Annotated[list[Literal[task_names]], Field(min_length=1, max_length=len(task_names))] | None = Field(
+            default=None,
+            description=f"what to analyse, from {', '.join(task_names)} (configured at start-up): stance per sentence and target, "
+            "frames and narratives of the whole article; default: every task the server has a model for (GET /v1/info, `tasks`); "
+            "a task whose model could not be loaded is a 400",
+        )
 
     return PredictRequest, AnalyzeRequest
 
@@ -160,8 +173,8 @@ class AnalyzedSentence(BaseModel):
     )
     end: int
     text: str
-    stance: dict[str, StanceResult]
-    voice: VoiceResult
+    stance: dict[str, StanceResult] | None = Field(default=None, description="absent when stance was not asked for")
+    voice: VoiceResult | None = Field(default=None, description="absent when stance was not asked for")
     windows: int | None = Field(
         default=None,
         description="present when the sentence was longer than the model's max_length tokens: it was read in this many overlapping "
@@ -183,11 +196,31 @@ class TargetSummary(BaseModel):
     evidence: list[EvidenceSentence]
 
 
+class LabelEvidence(BaseModel):
+    index: int = Field(description="the sentence's index in `sentences`")
+    start: int
+    end: int
+    text: str
+
+
+class ArticleLabelsResult(BaseModel):
+    labels: list[str] = Field(description="the labels passing their thresholds, else the label set's fallback (`Other` for narratives)")
+    scores: dict[str, float] = Field(description="a calibrated probability for every label of the set, named as the organisers write them")
+    evidence: dict[str, list[LabelEvidence]] = Field(
+        description="for each label given (not the fallback): the sentences of the chunk of the article (consecutive sentences, "
+        "up to the model's max_length tokens) whose logit for the label is highest"
+    )
+
+
 class AnalyzeResponse(BaseModel):
-    model: ModelIdentity
-    targets: list[str]
+    model: ModelIdentity = Field(description="the stance model")
+    tasks: list[str] = Field(description="the tasks analysed")
+    targets: list[str] | None = Field(default=None, description="the stance targets (with stance)")
     sentences: list[AnalyzedSentence]
-    summary: dict[str, TargetSummary]
+    summary: dict[str, TargetSummary] | None = Field(default=None, description="stance per target (with stance)")
+    frames: ArticleLabelsResult | None = Field(default=None, description="with frames")
+    narratives: ArticleLabelsResult | None = Field(default=None, description="with narratives")
+    framing_models: dict[str, ModelIdentity] | None = Field(default=None, description="the frames and narratives models that answered")
 
 
 class TargetInfo(BaseModel):
@@ -200,6 +233,10 @@ class InfoResponse(BaseModel):
     model: dict[str, Any]
     targets: list[TargetInfo]
     labels: dict[str, list[str]]
+    tasks: dict[str, dict[str, Any]] = Field(
+        description="stance, frames, narratives: whether each is served; for frames and narratives the model (name, version, "
+        "encoder, runtime), the label set (name and description of each label) and its fallback, or why it is unavailable"
+    )
     limits: dict[str, Any]
     metrics: dict[str, Any] | None = Field(description="dev-set metrics from the model's training_config.json, when present")
 

@@ -26,6 +26,8 @@ class ServiceSettings:
     """
 
     model_dir: str | None = None  # None: the default model shipped in models/default
+    frames_model_dir: str | None = None  # None: the shipped models/frames-default when present; "off": no frames
+    narratives_model_dir: str | None = None  # None: the shipped models/narratives-default when present; "off": no narratives
     max_inputs: int = 64  # sentences per /v1/predict request
     max_input_chars: int = 2_000  # characters per sentence
     max_article_chars: int = 50_000  # characters per /v1/analyze article, and of the articles scored together
@@ -81,7 +83,7 @@ class ServiceSettings:
     def limits(self) -> dict[str, Any]:
         """The limits a client should know about, as shown by ``GET /v1/info``."""
         data = asdict(self)
-        for private in ("model_dir", "admin_token", "torch_threads", "runtime", "max_connections", "read_timeout_s", "keep_alive_s"):
+        for private in ("model_dir", "frames_model_dir", "narratives_model_dir", "admin_token", "torch_threads", "runtime", "max_connections", "read_timeout_s", "keep_alive_s"):
             data.pop(private)
         return data
 
@@ -111,6 +113,27 @@ def resolve_model_dir(model_dir: str | os.PathLike | None) -> Path:
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"{path} is not a stance model folder (no config.json)")
     return path
+
+
+FRAMING_OFF = "off"
+
+
+def framing_model_dirs(settings: ServiceSettings) -> tuple[dict[str, Path], dict[str, str]]:
+    """The frames and narratives folders to load, and why each task left out is unavailable."""
+    from stance.models.framing import DEFAULT_FRAMING_DIRS
+
+    folders: dict[str, Path] = {}
+    unavailable: dict[str, str] = {}
+    for task in DEFAULT_FRAMING_DIRS:
+        setting = getattr(settings, f"{task}_model_dir")
+        name = f"{ENV_PREFIX}{task.upper()}_MODEL_DIR"
+        if setting == FRAMING_OFF:
+            unavailable[task] = f"turned off ({name}={FRAMING_OFF})"
+        elif setting is None and not (DEFAULT_FRAMING_DIRS[task] / "config.json").is_file():
+            unavailable[task] = f"no {task} model: none is shipped at {DEFAULT_FRAMING_DIRS[task]} and {name} is not set"
+        else:
+            folders[task] = Path(setting).expanduser() if setting else DEFAULT_FRAMING_DIRS[task]
+    return folders, unavailable
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from stance.models.analysis import ANALYSIS_TASKS
 from stance.models.runtimes import ARTICLES_PER_PASS, RUNTIMES, check_runtime
 from stance.models.tasks import TASKS
 
@@ -55,6 +56,11 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=int, default=32)
     train.add_argument("--learning-rate", type=float)
     train.add_argument("--lora-rank", type=int, help="adapter rank (default 16); 0 fine-tunes the whole encoder")
+    train.add_argument(
+        "--frozen-encoder", action="store_true",
+        help="frames/narratives: keep the encoder as it is and fit a linear head on every article of --data (one encoder pass; "
+        "thresholds tuned out of fold; the folder holds the head only)",
+    )  # fmt: skip
     train.add_argument("--max-length", type=int, help="tokens per sentence-target pair (default 128), or per article chunk (default 256)")
     train.add_argument("--class-weighting", choices=["sqrt", "none"], default="sqrt")
     train.add_argument("--dev-fraction", type=float, default=0.2)
@@ -120,6 +126,29 @@ def _parser() -> argparse.ArgumentParser:
     )
     predict.set_defaults(run=_predict)
 
+    analyze = commands.add_parser("analyze", help="articles in, one row per article out: stance summary, frames, narratives and sentences")
+    analyze.add_argument("--input", required=True, help=".jsonl or .csv rows with 'text' (one article each) and optional 'id'; other fields are kept")
+    analyze.add_argument("--output", required=True, help=".jsonl to write, one row per input row")
+    analyze.add_argument(
+        "--tasks", help=f"comma-separated, from {','.join(ANALYSIS_TASKS)} (default: every task with a model: the shipped ones, or those given below)"
+    )
+    analyze.add_argument("--no-sentences", action="store_true", help="leave out each article's sentences (keep the summary, frames and narratives)")
+    analyze.add_argument("--model", help="stance model folder (default: the shipped default model)")
+    analyze.add_argument("--frames-model", help="frames model folder (default: the shipped models/frames-default)")
+    analyze.add_argument("--narratives-model", help="narratives model folder (default: the shipped models/narratives-default)")
+    analyze.add_argument("--targets", help="comma-separated stance targets (default: all)")
+    analyze.add_argument("--no-gate", action="store_true", help="score every (sentence, target) pair, even with no alias of the target near the sentence")
+    analyze.add_argument("--batch-size", type=int, default=16, help="inputs per forward pass (16 suits a CPU; larger for a GPU)")
+    analyze.add_argument(
+        "--max-chars", type=_positive, help="characters per article: longer rows are refused with file:line (default: as the server, env STANCE_MAX_ARTICLE_CHARS)"
+    )
+    analyze.add_argument(
+        "--runtime", choices=RUNTIMES, default=os.environ.get("STANCE_RUNTIME") or "auto", help="auto (default, env STANCE_RUNTIME): int8 ONNX Runtime when installed"
+    )
+    analyze.add_argument("--rows-per-call", type=_positive, default=ARTICLES_PER_PASS, help="articles the models read per call")
+    analyze.add_argument("--skip-bad-rows", action="store_true", help="skip and count rows without text instead of stopping before any output")
+    analyze.set_defaults(run=_analyze)
+
     serve = commands.add_parser("serve", help="run the HTTP API and the analyst page")
     serve.add_argument("--model", help="model folder (default: the shipped default model)")
     serve.add_argument("--host", default="127.0.0.1")
@@ -127,6 +156,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--runtime", choices=RUNTIMES, help="auto (default, env STANCE_RUNTIME): int8 ONNX Runtime when installed, else torch"
     )
+    serve.add_argument("--frames-model", help="frames model folder, or 'off' (default: env STANCE_FRAMES_MODEL_DIR, else the shipped one)")
+    serve.add_argument("--narratives-model", help="narratives model folder, or 'off' (default: env STANCE_NARRATIVES_MODEL_DIR, else the shipped one)")
     serve.set_defaults(run=_serve)
 
     from stance.label import add_label_command
@@ -185,6 +216,7 @@ def _train(args: argparse.Namespace) -> int:
         targets_file=args.targets_file,
         lora_rank=args.lora_rank,
         max_length=args.max_length,
+        frozen_encoder=args.frozen_encoder,
         progress=not args.quiet,
         # again: the folder may have changed while training ran
         before_save=lambda: check_model_output(args.output, overwrite=args.overwrite),
@@ -199,7 +231,11 @@ def _train(args: argparse.Namespace) -> int:
         model_name=args.name,
         model_version=args.model_version,
     )
-    if result.dev_metrics:
+    if args.frozen_encoder:
+        from stance.training.article_heads import report
+
+        print(report(result))
+    elif result.dev_metrics:
         print(format_summary(result.dev_metrics) if args.task == "stance" else format_article_summary(result.dev_metrics))
     print(f"model written to {args.output} in {result.seconds / 60:.1f} min", file=sys.stderr)
     return 0
@@ -250,25 +286,11 @@ def _predict(args: argparse.Namespace) -> int:
     if args.engine == "ray":
         return _predict_on_ray(args)
     from stance.models.atomic import atomic_file
-    from stance.models.rows import score_rows, text_problem
-    from stance.outputs import check_file_output
-    from stance.training.data import DataError, read_records
+    from stance.models.rows import score_rows
 
     begin = time.perf_counter()
     output = Path(args.output)
-    check_file_output(output, inputs=[args.input])
-    max_chars = args.max_chars or _default_max_chars(article=args.split)
-    rows = []
-    problems: list[str] = []  # read_records adds lines that are not JSON objects or not UTF-8
-    for line_no, row in read_records(args.input, problems):
-        problem = text_problem(row, max_chars=max_chars)
-        if problem:
-            problems.append(f"{args.input}:{line_no}: {problem}")
-            if args.skip_bad_rows:
-                continue
-        rows.append(row)
-    if problems and not args.skip_bad_rows:
-        raise DataError(problems)
+    rows, problems = _read_input_rows(args, article=args.split)
     model = _load_model(args.model, args.runtime)
     targets = _targets(args.targets)
     model.targets.select(targets)
@@ -282,6 +304,85 @@ def _predict(args: argparse.Namespace) -> int:
             output_rows += len(scored)
     _report_scored(rows=len(rows), output_rows=output_rows, skipped=len(problems), seconds=time.perf_counter() - begin, output=output)
     return 0
+
+
+def _read_input_rows(args: argparse.Namespace, *, article: bool) -> tuple[list[dict], list[str]]:
+    """``--input``'s rows, every one checked before a model loads (``file:line`` for each problem);
+    stops on any unless ``--skip-bad-rows``. Also checks ``--output`` (not the input, not a folder)."""
+    from stance.models.rows import text_problem
+    from stance.outputs import check_file_output
+    from stance.training.data import DataError, read_records
+
+    check_file_output(Path(args.output), inputs=[args.input])
+    max_chars = args.max_chars or _default_max_chars(article=article)
+    rows = []
+    problems: list[str] = []  # read_records adds lines that are not JSON objects or not UTF-8
+    for line_no, row in read_records(args.input, problems):
+        problem = text_problem(row, max_chars=max_chars)
+        if problem:
+            problems.append(f"{args.input}:{line_no}: {problem}")
+            if args.skip_bad_rows:
+                continue
+        rows.append(row)
+    if problems and not args.skip_bad_rows:
+        raise DataError(problems)
+    return rows, problems
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from stance.models.analysis import check_tasks
+    from stance.models.atomic import atomic_file
+    from stance.models.rows import analyze_rows
+
+    begin = time.perf_counter()
+    output = Path(args.output)
+    framing_dirs = _framing_dirs(args)
+    asked = [name.strip() for name in args.tasks.split(",") if name.strip()] if args.tasks else None
+    tasks = check_tasks(asked, ["stance", *framing_dirs])
+    rows, problems = _read_input_rows(args, article=True)
+    stance_model = _load_model(args.model, args.runtime) if "stance" in tasks else None
+    targets = _targets(args.targets)
+    if stance_model is not None:
+        stance_model.targets.select(targets)
+    reader = _load_reader([framing_dirs[task] for task in tasks if task in framing_dirs], args.runtime)
+    with atomic_file(output) as handle:
+        for start in range(0, len(rows), args.rows_per_call):
+            analysed = analyze_rows(stance_model, reader, rows[start : start + args.rows_per_call], tasks=tasks, targets=targets,
+                                    gate=False if args.no_gate else None, batch_size=args.batch_size, sentences=not args.no_sentences)  # fmt: skip
+            handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in analysed)
+    skipped = f", {len(problems)} rows without text skipped" if problems else ""
+    seconds = time.perf_counter() - begin
+    print(f"{len(rows)} articles analysed ({', '.join(tasks)}) in {seconds:.1f} s ({len(rows) / max(seconds, 1e-9):.2f} articles/s){skipped}, written to {output}", file=sys.stderr)
+    return 0
+
+
+def _framing_dirs(args: argparse.Namespace) -> dict[str, Path]:
+    """The frames and narratives model folders: those given (which must exist), else the shipped ones that are present."""
+    from stance.models.framing import DEFAULT_FRAMING_DIRS
+
+    folders = {}
+    for task, given in (("frames", args.frames_model), ("narratives", args.narratives_model)):
+        if given:
+            if not (Path(given) / "config.json").is_file():
+                raise FileNotFoundError(f"--{task}-model {given}: not a model folder (no config.json)")
+            folders[task] = Path(given)
+        elif (DEFAULT_FRAMING_DIRS[task] / "config.json").is_file():
+            folders[task] = DEFAULT_FRAMING_DIRS[task]
+    return folders
+
+
+def _load_reader(directories: list[Path], runtime: str):
+    if not directories:
+        return None
+    from safetensors import SafetensorError
+
+    from stance.models.framing import ArticleReader
+
+    check_runtime(runtime, setting="STANCE_RUNTIME")
+    try:
+        return ArticleReader.load(directories, runtime=runtime)
+    except (SafetensorError, ValueError) as error:
+        raise ValueError(f"cannot load the framing models from {', '.join(map(str, directories))}: {error}") from None
 
 
 def _predict_on_ray(args: argparse.Namespace) -> int:
@@ -336,7 +437,9 @@ def _serve(args: argparse.Namespace) -> int:
     from stance.service.app import serve
     from stance.service.settings import ServiceSettings
 
-    serve(model_dir=args.model, host=args.host, port=args.port, settings=ServiceSettings.from_env(runtime=args.runtime))
+    serve(model_dir=args.model, host=args.host, port=args.port, settings=ServiceSettings.from_env(
+        runtime=args.runtime, frames_model_dir=args.frames_model, narratives_model_dir=args.narratives_model
+    ))
     return 0
 
 

@@ -70,3 +70,24 @@ def tiny_model_dir(tiny_encoder, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def seed_rows() -> Path:
     return Path(__file__).resolve().parents[1] / "seeds" / "corpus.jsonl"
+
+
+def build_framing_model(encoder: Path, task: str, directory: Path, *, seed: int) -> Path:
+    """A head-only frames or narratives model over the tiny frozen encoder: random head weights
+    and thresholds spread so that some labels pass and some do not."""
+    from stance.models.framing import ArticleLabelModel, ArticleSettings
+    from stance.models.labelsets import default_labelset
+
+    model = ArticleLabelModel.from_encoder(str(encoder), labelset=default_labelset(task), lora_rank=None, frozen=True, max_length=32, seed=seed)
+    model.settings = ArticleSettings(model_name=f"tiny-{task}", model_version="3")
+    with torch.no_grad():
+        model.heads[task].weight.normal_(0, 2.0)
+    model.head.thresholds = {label: 0.3 + 0.4 * (i % 2) for i, label in enumerate(model.labelset.labels)}
+    return model.save_pretrained(directory, model_card=f"# tiny {task} model\n")
+
+
+@pytest.fixture(scope="session")
+def tiny_framing_dirs(tiny_encoder, tmp_path_factory) -> dict[str, Path]:
+    """Saved frames and narratives models over the same tiny frozen encoder."""
+    root = tmp_path_factory.mktemp("tiny-framing")
+    return {task: build_framing_model(tiny_encoder, task, root / task, seed=seed) for seed, task in enumerate(("frames", "narratives"))}

@@ -13,7 +13,6 @@ import numpy as np
 import torch
 from stance.models.framing import ArticleLabelModel
 from stance.models.labelsets import LabelSet, multi_hot
-from stance.models.sentences import split_sentences
 from stance.training.arguments import TrainingArguments
 from stance.training.article_data import ArticleExample
 from stance.training.article_evaluation import format_article_summary, multilabel_metrics, write_article_evaluation
@@ -41,10 +40,9 @@ class ArticleLabelTask:
     def features(self, model: ArticleLabelModel, examples: Sequence[ArticleExample]) -> list[dict]:
         texts, labels = [], []
         for ex in examples:
-            sentences = [s.text for s in split_sentences(ex.text)]
-            for chunk in model.chunks(sentences):
-                texts.append(" ".join(sentences[i] for i in chunk))
-                labels.append(multi_hot(ex.labels, self.labelset))
+            chunk_texts = model.read(ex.text).chunk_texts()
+            texts.extend(chunk_texts)
+            labels.extend([multi_hot(ex.labels, self.labelset)] * len(chunk_texts))
         encoded = model.backbone.tokenize(texts, padding=False, return_tensors=None)
         return [{"inputs": {key: encoded[key][i] for key in encoded}, "labels": {self.name: labels[i]}} for i in range(len(texts))]
 
@@ -67,12 +65,13 @@ class ArticleLabelTask:
 
     def evaluate(self, model: ArticleLabelModel, examples: Sequence[ArticleExample], *, final: bool = False, output_dir: str | Path | None = None) -> dict:
         probabilities, predicted = self.predictions(model, examples)
-        metrics = multilabel_metrics(self.gold(examples), predicted, self.labelset.output_labels)
+        gold = self.gold(examples)
+        metrics = multilabel_metrics(gold, predicted, self.labelset.output_labels)
         metrics["primary_metric"] = self.primary_metric
         if output_dir is not None:
             rows = [
-                {"article_id": ex.article_id, "gold": gold, "predicted": labels, "scores": {k: round(float(p), 4) for k, p in zip(self.labelset.labels, probs, strict=True)}}
-                for ex, gold, labels, probs in zip(examples, self.gold(examples), predicted, probabilities, strict=True)
+                {"article_id": ex.article_id, "gold": truth, "predicted": labels, "scores": {k: round(float(p), 4) for k, p in zip(self.labelset.labels, probs, strict=True)}}
+                for ex, truth, labels, probs in zip(examples, gold, predicted, probabilities, strict=True)
             ]
             write_article_evaluation(Path(output_dir), metrics, rows)
         return metrics

@@ -43,6 +43,7 @@ def train_model(
     targets_file: str | None = None,
     lora_rank: int | None = None,
     max_length: int | None = None,
+    frozen_encoder: bool = False,
     progress: bool = True,
     before_save: Callable[[], None] | None = None,
     **options,
@@ -52,6 +53,8 @@ def train_model(
     ``init_model`` goes on training a saved stance model: its encoder, adapter rank, length and
     targets are kept, so ``encoder``, ``targets_file``, ``lora_rank`` and ``max_length`` must not be given.
     ``labels_file``: an article task's own label set (default: ``models/<task>.json``).
+    ``frozen_encoder`` (article tasks): fit a linear head on the encoder as it is, on every
+    article of ``data`` (see ``stance.training.article_heads``); returns a ``HeadResult``.
     ``before_save`` runs after training, before the model is written (e.g. to check the output folder again).
     """
     if task not in TASKS:
@@ -59,10 +62,13 @@ def train_model(
     if task != "stance":
         if init_model or targets_file:
             raise ValueError(f"--init-model and --targets-file are for the stance task, not {task}")
+        if frozen_encoder:
+            return _train_article_head(task, rows, output, labels_file=labels_file, encoder=encoder, lora_rank=lora_rank, max_length=max_length,
+                                       before_save=before_save, **options)  # fmt: skip
         return _train_articles(task, rows, output, labels_file=labels_file, encoder=encoder, lora_rank=lora_rank, max_length=max_length,
                                progress=progress, before_save=before_save, **options)  # fmt: skip
-    if labels_file:
-        raise ValueError("--labels-file is for the frames and narratives tasks; stance reads --targets-file")
+    if labels_file or frozen_encoder:
+        raise ValueError("--labels-file and --frozen-encoder are for the frames and narratives tasks")
     init = None
     if init_model:
         given = [name for name, value in (("encoder", encoder), ("targets_file", targets_file), ("lora_rank", lora_rank), ("max_length", max_length))
@@ -110,9 +116,7 @@ def _train_articles(
     from stance.training.article_data import load_article_examples
     from stance.training.article_tasks import ArticleLabelTask
 
-    labelset = LabelSet.load(labels_file) if labels_file else default_labelset(task)
-    if labelset.task != task:
-        raise ValueError(f"{labels_file} is a {labelset.task!r} label set, not {task!r}")
+    labelset = _labelset(task, labels_file)
     args = TrainingArguments(
         encoder=encoder,
         lora_rank=DEFAULT_LORA_RANK if lora_rank is None else lora_rank,
@@ -138,6 +142,36 @@ def _train_and_save(trainer: Trainer, output: str | Path, *, data_counts: dict, 
     if before_save is not None:
         before_save()
     trainer.save(result, output, data_counts=data_counts)
+    return result
+
+
+def _labelset(task: str, labels_file: str | None) -> LabelSet:
+    labelset = LabelSet.load(labels_file) if labels_file else default_labelset(task)
+    if labelset.task != task:
+        raise ValueError(f"{labels_file} is a {labelset.task!r} label set, not {task!r}")
+    return labelset
+
+
+HEAD_OPTIONS = ("seed", "model_name", "model_version")  # what a head-only fit takes of the trainer's options
+
+
+def _train_article_head(
+    task: str, rows: TrainingData, output: str | Path, *, labels_file: str | None, encoder: str | None, lora_rank: int | None,
+    max_length: int | None, before_save: Callable[[], None] | None, **options,
+):  # fmt: skip
+    from stance.training.article_data import load_article_examples
+    from stance.training.article_heads import HeadRecipe, save_head_model, train_frozen_head
+
+    if lora_rank or rows.dev_data:
+        raise ValueError("--frozen-encoder fits a head on the encoder as it is, on every article of --data (tuned out of fold): drop --lora-rank and --dev-data")
+    labelset = _labelset(task, labels_file)
+    recipe = HeadRecipe(encoder=encoder, max_length=max_length or DEFAULT_MAX_LENGTH[task], **{k: v for k, v in options.items() if k in HEAD_OPTIONS})
+    files = [str(p) for p in [*rows.data, *(rows.extra_data or [])]]
+    examples = load_article_examples(files, labelset=labelset, text_dirs=rows.text_dirs)
+    result = train_frozen_head(examples, labelset, recipe, progress=lambda message: print(message, file=sys.stderr))
+    if before_save is not None:
+        before_save()
+    save_head_model(result, recipe, output, files=files)
     return result
 
 

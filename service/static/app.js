@@ -148,6 +148,7 @@ function render() {
   if (!state.analysis) return;
   renderDoc();
   renderSummary();
+  renderFraming();
   renderDetail();
 }
 
@@ -242,6 +243,44 @@ function renderSummary() {
         : el("p", { class: "muted small", text: "No favor or against sentence." }));
   });
   $("summary").replaceChildren(...rows);
+}
+
+const TASK_TITLES = { frames: "Frames", narratives: "Narratives" };
+const EVIDENCE_CHARS = 160;
+
+// Frames and narratives of the whole article: every label's probability (highest first), the
+// labels given marked, and under each given label its evidence sentences as links into the text.
+function renderFraming() {
+  const tasks = Object.keys(TASK_TITLES).filter((task) => state.analysis[task]);
+  $("framing").hidden = tasks.length === 0;
+  const blocks = tasks.map((task) => {
+    const result = state.analysis[task];
+    const described = state.info && state.info.tasks && state.info.tasks[task] ? state.info.tasks[task] : {};
+    const descriptions = Object.fromEntries((described.labels || []).map((entry) => [entry.name, entry.description]));
+    const model = (state.analysis.framing_models || {})[task];
+    const given = new Set(result.labels);
+    const ranked = Object.entries(result.scores).sort((a, b) => b[1] - a[1]);
+    const fallback = result.labels.filter((label) => !(label in result.scores));
+    return el("div", { class: "task-block", "data-task": task },
+      el("h3", { text: TASK_TITLES[task], title: model ? `${model.name} ${model.version}` : "" }),
+      fallback.length ? el("p", { class: "fallback", "data-label": fallback[0], text: `✓ ${fallback[0]}: no label passes its threshold` }) : null,
+      el("ul", { class: "task-labels" }, ranked.map(([label, score]) => {
+        const fill = el("div", { class: "mini-fill" });
+        fill.style.width = `${Math.round(score * 100)}%`;
+        const evidence = result.evidence[label] || [];
+        return el("li", { class: given.has(label) ? "task-label given" : "task-label", "data-label": label, title: descriptions[label] || label },
+          el("div", { class: "task-label-head" },
+            el("span", { class: "task-label-name", text: `${given.has(label) ? "✓ " : ""}${label}` }),
+            el("span", { class: "task-label-score", text: pct(score) })),
+          el("div", { class: "mini-bar" }, fill),
+          evidence.length
+            ? el("ol", { class: "evidence task-evidence" }, evidence.map((e) => el("li", {},
+              el("a", { href: `#s-${e.index}`, class: "evidence-link", "data-index": e.index, onclick: (event) => { event.preventDefault(); jumpTo(e.index); } },
+                e.text.length > EVIDENCE_CHARS ? `${e.text.slice(0, EVIDENCE_CHARS)}…` : e.text))))
+            : null);
+      })));
+  });
+  $("framing-body").replaceChildren(...blocks);
 }
 
 function renderDetail() {

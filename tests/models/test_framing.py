@@ -44,8 +44,8 @@ def test_chunks_pack_whole_sentences_in_order_within_the_budget(frames_model):
 
 
 def test_an_article_is_the_mean_of_its_chunks(frames_model):
-    logits, details = frames_model.article_logits([LONG_ARTICLE, "Rain.", ""])
-    sentences, chunks = details[0]["sentences"], details[0]["chunks"]
+    logits, articles = frames_model.article_logits([LONG_ARTICLE, "Rain.", ""])
+    sentences, chunks = [s.text for s in articles[0].sentences], articles[0].chunks
     alone = [frames_model.batched_logits([" ".join(sentences[i] for i in chunk)])["frames"][0] for chunk in chunks]
     np.testing.assert_allclose(logits[0], np.mean(alone, axis=0), atol=1e-5)
     assert np.all(logits[2] == 0.0)  # no sentence, no evidence either way
@@ -62,10 +62,11 @@ def test_analyze_scores_every_label_and_applies_thresholds(frames_model):
     finally:
         frames_model.head.thresholds = {}
     assert everything.labels == list(labels)
-    _, details = frames_model.article_logits([LONG_ARTICLE])
+    _, articles = frames_model.article_logits([LONG_ARTICLE])
+    chunk_logits = [frames_model.batched_logits([text])["frames"][0] for text in articles[0].chunk_texts()]
     assert set(everything.evidence) == set(labels)
     for column, label in enumerate(labels):  # evidence: the sentences of the chunk that scores the label highest
-        assert everything.evidence[label] == details[0]["chunks"][int(details[0]["chunk_logits"][:, column].argmax())]
+        assert everything.evidence[label] == articles[0].chunks[int(np.argmax([row[column] for row in chunk_logits]))]
 
 
 def test_no_label_passing_gives_the_fallback(tiny_encoder):
@@ -155,3 +156,67 @@ def test_the_article_model_keeps_frames_apart_from_a_copied_folder(frames_model,
     (copy / LABELS_NAME).write_text(json.dumps({**TOY.to_dict()}), encoding="utf-8")
     with pytest.raises(ValueError, match="'narratives' label set, but the model's task is 'frames'"):
         ArticleLabelModel.from_pretrained(copy)
+
+
+# ---- head-only models and the reader that shares one encoder pass ----------------------
+
+
+def test_a_frozen_model_saves_its_head_only_and_loads_the_same(tiny_framing_dirs, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    directory = tiny_framing_dirs["frames"]
+    weights = load_file(str(directory / "model.safetensors"))
+    assert sorted(weights) == ["heads.frames.bias", "heads.frames.weight"]  # no encoder weights: they come from the encoder's source
+    config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+    assert config["backbone"]["frozen"] is True and config["backbone"]["lora"] is None
+    model = ArticleLabelModel.from_pretrained(directory)
+    again = model.save_pretrained(tmp_path / "again")
+    assert load_file(str(again / "model.safetensors")).keys() == weights.keys()
+    assert ArticleLabelModel.from_pretrained(again).analyze(LONG_ARTICLE) == model.analyze(LONG_ARTICLE)
+    bad = shutil.copytree(directory, tmp_path / "bad")
+    save_file({**weights, "backbone.encoder.embeddings.word_embeddings.weight": torch.zeros(2, 2)}, str(bad / "model.safetensors"))
+    with pytest.raises(ValueError, match="frozen"):
+        ArticleLabelModel.from_pretrained(bad)
+
+
+def _count_encoder_calls(model) -> list[int]:
+    calls: list[int] = []
+    model.backbone.encoder.register_forward_hook(lambda *_: calls.append(1))
+    return calls
+
+
+def test_the_reader_reads_frames_and_narratives_in_one_encoder_pass(tiny_framing_dirs):
+    from stance.models.framing import ArticleReader
+
+    texts = [LONG_ARTICLE, "Rain in Belgrade.", " ".join(CORPUS[3:6])]
+    alone = {task: ArticleLabelModel.from_pretrained(directory) for task, directory in tiny_framing_dirs.items()}
+    calls_alone = {task: _count_encoder_calls(model) for task, model in alone.items()}
+    expected = {task: model.analyze_many(texts, batch_size=4) for task, model in alone.items()}
+    reader = ArticleReader.load(tiny_framing_dirs.values())
+    shared_calls = _count_encoder_calls(reader.models["frames"])
+    results = reader.analyze_many(texts, batch_size=4)
+    assert len(shared_calls) == len(calls_alone["frames"]) == len(calls_alone["narratives"]) > 1  # one pass for both tasks
+    for row, found in enumerate(results):
+        assert list(found) == ["frames", "narratives"]
+        for task in found:
+            assert found[task].labels == expected[task][row].labels and found[task].evidence == expected[task][row].evidence
+            assert found[task].scores == pytest.approx(expected[task][row].scores, abs=1e-5)
+    assert [list(r) for r in reader.analyze_many(texts[:1], tasks=["narratives"])] == [["narratives"]]
+    with pytest.raises(KeyError, match="no model for stance"):
+        reader.analyze_many(texts, tasks=["stance"])
+    with pytest.raises(ValueError, match="two frames models"):
+        ArticleReader([alone["frames"], ArticleLabelModel.from_pretrained(tiny_framing_dirs["frames"])])
+
+
+def test_the_reader_on_the_int8_runtime_follows_torch(tiny_framing_dirs, tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    from stance.models.framing import ArticleReader
+
+    monkeypatch.setenv("STANCE_CACHE", str(tmp_path / "cache"))
+    torch_results = ArticleReader.load(tiny_framing_dirs.values()).analyze_many([LONG_ARTICLE])[0]
+    reader = ArticleReader.load(tiny_framing_dirs.values(), runtime="onnx")
+    assert reader.runtime_of("frames") == reader.runtime_of("narratives") == "onnx"
+    assert len(list((tmp_path / "cache").glob("*/model.int8.onnx"))) == 1  # one export for both heads
+    onnx_results = reader.analyze_many([LONG_ARTICLE])[0]
+    for task, result in onnx_results.items():
+        assert result.scores == pytest.approx(torch_results[task].scores, abs=0.05)

@@ -54,8 +54,9 @@ class GatedModel:
 def settings_for(model_dir: Path, **overrides) -> ServiceSettings:
     """Settings that ignore the developer's STANCE_* variables. Tests that hold the model with
     a gate make its measured speed meaningless, so admission by work is off (a wait bound of an
-    hour) unless a test sets ``max_wait_s``: test_service_overload.py tests it on its own."""
-    return ServiceSettings(model_dir=str(model_dir), **{"max_wait_s": 3600.0, **overrides})
+    hour) unless a test sets ``max_wait_s``: test_service_overload.py tests it on its own. No
+    frames or narratives model unless a test gives one (the shipped ones read with the real encoder)."""
+    return ServiceSettings(model_dir=str(model_dir), **{"max_wait_s": 3600.0, "frames_model_dir": "off", "narratives_model_dir": "off", **overrides})
 
 
 @contextmanager

@@ -221,3 +221,32 @@ def test_the_page_keeps_articles_with_emoji_intact(make_app, tiny_model, page_fo
         shown = shown_article(page)
         assert shown == article
         assert page.errors == []
+
+
+def test_the_page_shows_frames_and_narratives_with_their_evidence(make_app, tiny_framing_dirs, page_for):
+    from stance.models.framing import ArticleReader
+
+    app = make_app(frames_model_dir=str(tiny_framing_dirs["frames"]), narratives_model_dir=str(tiny_framing_dirs["narratives"]), runtime="torch")
+    with live_server(app) as url:
+        page = page_for(url + "/")
+        analyse(page)
+        page.wait_for_selector("#framing .task-block")
+        (expected,) = ArticleReader.load(tiny_framing_dirs.values()).analyze_many([SEED_ARTICLE.read_text(encoding="utf-8")])
+        for task, result in expected.items():
+            block = page.locator(f"#framing .task-block[data-task='{task}']")
+            shown = block.locator(".task-label").evaluate_all(
+                "nodes => nodes.map(n => [n.dataset.label, n.classList.contains('given'), n.querySelector('.task-label-score').textContent])"
+            )
+            ranked = sorted(result.scores.items(), key=lambda item: -item[1])
+            assert [label for label, _, _ in shown] == [label for label, _ in ranked]  # every label, most probable first
+            assert [label for label, given, _ in shown if given] == [label for label, _ in ranked if label in result.labels]
+            assert [score for _, _, score in shown] == [f"{round(p * 100)}%" for _, p in ranked]
+            fallback = block.locator(".fallback")
+            assert fallback.count() == (1 if result.labels == ["Other"] else 0)
+            assert block.locator(".evidence-link").count() == sum(len(indices) for indices in result.evidence.values())
+        links = page.locator("#framing .evidence-link")
+        assert links.count() > 0
+        index = links.first.get_attribute("data-index")
+        links.first.click()
+        page.wait_for_function(f"document.getElementById('s-{index}').classList.contains('selected')")
+        assert page.errors == []
