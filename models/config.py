@@ -55,7 +55,7 @@ class ModelConfig:
         """config.json: the encoder's config, ``id2label`` / ``problem_type`` of the first head (as
         transformers' pipelines read them), then the model's own fields."""
         first = self.heads[0]
-        data = {k: v for k, v in encoder_config.items() if k not in OWN_KEYS and k not in ("stance", "voice_labels")}
+        data = {k: v for k, v in encoder_config.items() if k not in OWN_KEYS and k not in ("stance", "voice_labels", "_name_or_path")}
         data.update(
             id2label=dict(enumerate(first.labels)),
             label2id={label: i for i, label in enumerate(first.labels)},

@@ -169,6 +169,7 @@ def test_a_frozen_model_saves_its_head_only_and_loads_the_same(tiny_framing_dirs
     assert sorted(weights) == ["heads.frames.bias", "heads.frames.weight"]  # no encoder weights: they come from the encoder's source
     config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
     assert config["backbone"]["frozen"] is True and config["backbone"]["lora"] is None
+    assert "_name_or_path" not in config  # where the encoder sat on the training machine is no setting
     model = ArticleLabelModel.from_pretrained(directory)
     again = model.save_pretrained(tmp_path / "again")
     assert load_file(str(again / "model.safetensors")).keys() == weights.keys()
