@@ -45,11 +45,10 @@ class Target:
     def named_only_as_other_things(self, text: str) -> bool:
         """Whether every alias in ``text`` lies inside a non-reference: such a sentence does not concern
         the target, even where every pair is scored (``predict``), and the model is prone to read a stance into it."""
-        return (
-            self._non_reference_pattern is not None
-            and self._non_reference_pattern.search(text) is not None
-            and not self.mentioned_in(text)
-        )
+        if self._pattern is None or self._non_reference_pattern is None:
+            return False
+        without = self._non_reference_pattern.sub(" ", text)
+        return without != text and self._pattern.search(without) is None
 
     def to_dict(self) -> dict:
         data = asdict(self)
