@@ -42,7 +42,7 @@ default-model: install
 # The shipped frames and narratives heads: a linear head per label set on the frozen packaged encoder,
 # fitted on every labelled article in ../shared (one encoder pass; thresholds tuned out of fold).
 framing-models: install
-	$(VENV)/bin/stance train --task frames --frozen-encoder --data ../shared/datasets/semeval2023-task3/en/train-labels-subtask-2.txt \
-		--seed 42 --name frames-minilm-default --model-version 1.0.0 --output models/frames-default --overwrite
-	$(VENV)/bin/stance train --task narratives --frozen-encoder --data ../shared/datasets/semeval2025-urw/dev-subtask-2-annotations.txt \
-		--seed 42 --name narratives-minilm-default --model-version 1.0.0 --output models/narratives-default --overwrite
+	$(VENV)/bin/stance train --task frames --frozen-encoder --encoder-layers 3 --data ../shared/datasets/semeval2023-task3/en/train-labels-subtask-2.txt \
+		--seed 42 --name frames-minilm-default --model-version 1.1.0 --output models/frames-default --overwrite
+	$(VENV)/bin/stance train --task narratives --frozen-encoder --encoder-layers 3 --data ../shared/datasets/semeval2025-urw/dev-subtask-2-annotations.txt \
+		--seed 42 --name narratives-minilm-default --model-version 1.1.0 --output models/narratives-default --overwrite

@@ -14,7 +14,9 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
 from stance.models import StanceModel
+from stance.training.data import StanceExample
 from stance.training.evaluation import StanceEvaluator
 
 from benchmarks.common import default_split
@@ -30,9 +32,15 @@ def scores(folder: str, *, runtime: str) -> dict[str, float]:
     _, dev = default_split()
     model = StanceModel.from_pretrained(folder, runtime=runtime)
     evaluator = StanceEvaluator(dev)
-    scored = evaluator.scored(model)
-    stance, voice = evaluator.predict(model)
-    every = evaluator.compute(stance, voice, scored=scored)
+    return row_from_probabilities(dev, *evaluator.predict(model), scored=evaluator.scored(model))
+
+
+def row_from_probabilities(
+    dev: list[StanceExample], stance: np.ndarray, voice: np.ndarray, *, scored: np.ndarray | None = None
+) -> dict[str, float]:
+    """F_avg on all and on real articles, per target and voice accuracy on real ones, from probabilities per dev pair."""
+    scored = np.ones(len(dev), dtype=bool) if scored is None else scored
+    every = StanceEvaluator(dev).compute(stance, voice, scored=scored)
     real = [i for i, ex in enumerate(dev) if is_real(ex.article_id)]
     on_real = StanceEvaluator([dev[i] for i in real]).compute(stance[real], voice[real], scored=scored[real])
     row = {"all": every["overall"]["f_avg"], "real": on_real["overall"]["f_avg"], "voice": on_real["voice"]["accuracy"]}

@@ -19,7 +19,10 @@ Systems, every threshold tuned on the training folds only (inner 5-fold predicti
 
     python -m benchmarks.article_cv [--task frames narratives] [--folds 5]
 
-Needs ../shared. Article vectors are cached in runs/article-vectors-<task>.npy.
+``--layers 1 2 3 4 5 6`` prints instead the shipped recipe read from the encoder's first N
+layers (``stance train --frozen-encoder --encoder-layers N``), one column per depth.
+
+Needs ../shared. Article vectors are cached in runs/article-vectors-<task>[-layers<N>].npy.
 """
 
 from __future__ import annotations
@@ -95,22 +98,43 @@ def label_prior(gold: np.ndarray, train: np.ndarray, test: np.ndarray, labelset:
     return decide(np.tile(frequency, (len(test), 1)), {label: best for label in labelset.labels}, labelset)
 
 
-def run(task: str, folds: int) -> list[tuple[str, dict]]:
+def article_vectors(task: str, texts: list[str], labelset: LabelSet, *, layers: int | None = None) -> np.ndarray:
+    """The frozen packaged encoder's article vectors (its first ``layers`` layers), cached under runs/."""
+    cache = REPO / "runs" / f"article-vectors-{task}{f'-layers{layers}' if layers else ''}.npy"
+    if cache.is_file():
+        return np.load(cache)
+    started = time.perf_counter()
+    model = ArticleLabelModel.from_encoder(None, labelset=labelset, lora_rank=None, frozen=True, max_length=256, layers=layers).eval()
+    vectors = model.article_vectors(texts)
+    cache.parent.mkdir(exist_ok=True)
+    np.save(cache, vectors)
+    print(f"{task}: {len(texts)} articles encoded ({layers or 'all'} layers) in {time.perf_counter() - started:.0f} s")
+    return vectors
+
+
+def gold_of(task: str):
     labelset = default_labelset(task)
     examples = load_article_examples(shared_dir() / LABEL_FILES[task], labelset=labelset)
     gold = np.array([multi_hot(ex.labels, labelset) for ex in examples])
     gold_sets = [list(ex.labels) or ([labelset.fallback] if labelset.fallback else []) for ex in examples]
+    return labelset, examples, gold, gold_sets
+
+
+def by_depth(task: str, folds: int, depths: list[int]) -> dict[int, dict]:
+    """The shipped recipe's nested cross-validation read from the encoder's first N layers."""
+    labelset, examples, gold, gold_sets = gold_of(task)
+    results = {}
+    for layers in depths:
+        vectors = article_vectors(task, [ex.text for ex in examples], labelset, layers=layers)
+        decisions = cross_validated_decisions(vectors, gold.astype(np.float32), labelset, HeadRecipe(folds=folds, seed=SEED))
+        results[layers] = multilabel_metrics(gold_sets, decisions, labelset.output_labels)
+    return results
+
+
+def run(task: str, folds: int) -> list[tuple[str, dict]]:
+    labelset, examples, gold, gold_sets = gold_of(task)
     metric = "samples_f1" if labelset.fallback else "micro_f1"
-    cache = REPO / "runs" / f"article-vectors-{task}.npy"
-    if cache.is_file():
-        vectors = np.load(cache)
-    else:
-        started = time.perf_counter()
-        model = ArticleLabelModel.from_encoder(None, labelset=labelset, lora_rank=None, frozen=True, max_length=256).eval()
-        vectors = model.article_vectors([ex.text for ex in examples])
-        cache.parent.mkdir(exist_ok=True)
-        np.save(cache, vectors)
-        print(f"{task}: {len(examples)} articles encoded in {time.perf_counter() - started:.0f} s")
+    vectors = article_vectors(task, [ex.text for ex in examples], labelset)
     texts = np.array([ex.text for ex in examples], dtype=object)
     systems = {
         "label prior": lambda train, test: label_prior(gold, train, test, labelset, metric),
@@ -135,9 +159,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", nargs="+", default=["frames", "narratives"], choices=["frames", "narratives"])
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--layers", type=int, nargs="+", help="the shipped recipe on the encoder's first N layers, per N")
     args = parser.parse_args()
     torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
     print(f"{datetime.date.today()} · {platform.processor() or platform.machine()} · {len(os.sched_getaffinity(0))} cores\n")
+    if args.layers:
+        print("| task, metric | " + " | ".join(f"{n} layers" for n in args.layers) + " |")
+        print("| --- " * (len(args.layers) + 1) + "|")
+        for task in args.task:
+            results = by_depth(task, args.folds, args.layers)
+            for metric in ("micro_f1", "macro_f1", "samples_f1"):
+                print(f"| {task}, {metric} | " + " | ".join(f"{results[n][metric]:.3f}" for n in args.layers) + " |")
+        return
     for task in args.task:
         results = run(task, args.folds)
         print(f"### {task}: {args.folds}-fold cross-validation by article\n")

@@ -6,7 +6,7 @@ stance alone; stance + frames + narratives (one ``analyze_articles`` call, the w
 ``stance analyze`` and ``/v1/analyze`` run); and, for the record, frames and narratives read
 apart (one reader per model: two encoder passes instead of the shared one).
 
-    python -m benchmarks.bench_framing [--articles 20] [--repeats 3] [--runtime auto]
+    python -m benchmarks.bench_framing [--articles 20] [--repeats 3] [--runtime auto] [--framing-models FRAMES NARRATIVES]
 
 Articles: the seed article, then URW dev articles from ../shared when it is there.
 """
@@ -43,11 +43,12 @@ def main() -> None:
     parser.add_argument("--articles", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--runtime", default=os.environ.get("STANCE_RUNTIME") or "auto")
+    parser.add_argument("--framing-models", nargs="+", default=list(DEFAULT_FRAMING_DIRS.values()), help="framing model folders (default: the shipped ones)")
     args = parser.parse_args()
     texts = articles(args.articles)
     stance = StanceModel.from_pretrained(runtime=args.runtime)
-    shared = ArticleReader.load(DEFAULT_FRAMING_DIRS.values(), runtime=args.runtime)
-    apart = [ArticleReader.load([directory], runtime=args.runtime) for directory in DEFAULT_FRAMING_DIRS.values()]
+    shared = ArticleReader.load(args.framing_models, runtime=args.runtime)
+    apart = [ArticleReader.load([directory], runtime=args.runtime) for directory in args.framing_models]
     variants = {
         "stance alone": lambda text: analyze_articles([text], stance_model=stance, tasks=["stance"]),
         "stance + frames + narratives": lambda text: analyze_articles([text], stance_model=stance, reader=shared, tasks=["stance", "frames", "narratives"]),
@@ -72,7 +73,7 @@ def main() -> None:
     for name, values in seconds.items():
         print(f"| {name} | {statistics.median(values):.3f} | {sum(values):.1f} | {sum(values) / stance_total:.2f}× |")
     if shared.runtime_of("frames") == "onnx":  # what int8 changes in the heads' answers, against fp32 torch
-        reference = ArticleReader.load(DEFAULT_FRAMING_DIRS.values(), runtime="torch").analyze_many(texts)
+        reference = ArticleReader.load(args.framing_models, runtime="torch").analyze_many(texts)
         served = shared.analyze_many(texts)
         for task in shared.tasks:
             same = sum(a[task].labels == b[task].labels for a, b in zip(served, reference, strict=True))

@@ -27,12 +27,16 @@ class BackboneSettings:
     lora: dict | None = None  # {"r": .., "alpha": .., "dropout": ..} when trained as an adapter
     pooling: str = "mean"
     frozen: bool = False  # the encoder as its source ships it: no weights of it in the model folder (head-only models)
+    # Only the source encoder's first ``layers`` transformer layers: a frozen reader at a fraction of the cost.
+    layers: int | None = None
 
     def __post_init__(self) -> None:
         if self.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, not {self.pooling!r}")
         if self.frozen and self.lora:
             raise ValueError("a frozen encoder has no LoRA adapters")
+        if self.layers is not None and not (self.frozen and self.layers >= 1):
+            raise ValueError(f"encoder layers must be a positive count, for a frozen encoder only (got {self.layers!r})")
 
     @property
     def encoder_from_source(self) -> bool:
@@ -44,11 +48,22 @@ class BackboneSettings:
         return EncoderSource.from_dict(self.encoder)
 
     def to_dict(self) -> dict:
-        """As saved in config.json; ``frozen`` only when true, so other models' configs read as before."""
+        """As saved in config.json; ``frozen`` and ``layers`` only when set, so other models' configs read as before."""
         data = asdict(self)
         if not self.frozen:
             del data["frozen"]
+        if self.layers is None:
+            del data["layers"]
         return data
+
+    @property
+    def layer_kwargs(self) -> dict:
+        """The config override that keeps the first ``layers`` layers of the source encoder."""
+        return {"num_hidden_layers": self.layers} if self.layers else {}
+
+    def source_kwargs(self, path: str) -> dict:
+        """What loading the encoder from its source takes: no pooler, the layer count."""
+        return {**_pooling_kwargs(path), **self.layer_kwargs}
 
     @classmethod
     def from_dict(cls, data: Mapping) -> BackboneSettings:
@@ -78,10 +93,13 @@ class Backbone(nn.Module):
     # ---- construction -------------------------------------------------------------
 
     @classmethod
-    def from_encoder(cls, encoder: str | None = None, *, lora_rank: int | None = 16, max_length: int = 128, frozen: bool = False) -> Backbone:
+    def from_encoder(
+        cls, encoder: str | None = None, *, lora_rank: int | None = 16, max_length: int = 128, frozen: bool = False, layers: int | None = None
+    ) -> Backbone:
         """A pretrained encoder (package name, folder or hub id); with ``lora_rank`` it is frozen
         and LoRA adapters are added, so a saved model holds only the adapters (a few MB); with
-        ``frozen`` it stays as it is and a saved model holds only its heads."""
+        ``frozen`` it stays as it is and a saved model holds only its heads, read from its first
+        ``layers`` layers when given."""
         if frozen and lora_rank:
             raise ValueError("a frozen encoder takes no LoRA rank")
         source = EncoderSource.of(encoder)
@@ -89,14 +107,17 @@ class Backbone(nn.Module):
         lora = (
             {"r": lora_rank, "alpha": 2 * lora_rank, "dropout": 0.0} if lora_rank else None
         )  # LoRA dropout costs a quarter of CPU training time
+        settings = BackboneSettings(encoder=source.to_dict(), max_length=max_length, lora=lora, frozen=frozen, layers=layers)
+        if layers and layers > (available := AutoConfig.from_pretrained(path).num_hidden_layers):
+            raise ValueError(f"the encoder has {available} layers, fewer than the {layers} asked for")
         with quiet_loading():
-            model = AutoModel.from_pretrained(path, **_pooling_kwargs(path))
+            model = AutoModel.from_pretrained(path, **settings.source_kwargs(path))
             tokenizer = AutoTokenizer.from_pretrained(path)
             if lora:
                 model = _with_lora(model, lora)
         if frozen:
             model.requires_grad_(False)
-        return cls(model, tokenizer, BackboneSettings(encoder=source.to_dict(), max_length=max_length, lora=lora, frozen=frozen))
+        return cls(model, tokenizer, settings)
 
     @classmethod
     def load(cls, directory: Path, settings: BackboneSettings, weights: Mapping[str, torch.Tensor], *, mode: str) -> Backbone:
@@ -107,11 +128,11 @@ class Backbone(nn.Module):
         model whose runtime scores (transformers' modeling code, 100 MB, is then never imported).
         """
         source = Path(settings.encoder_source.resolve()) if settings.encoder_from_source else directory
-        kwargs = _pooling_kwargs(str(source))
+        kwargs = settings.source_kwargs(str(source))
         with quiet_loading():
             tokenizer = AutoTokenizer.from_pretrained(source)
             if mode == "runtime":
-                return cls(RuntimeOnlyEncoder(AutoConfig.from_pretrained(source)), tokenizer, settings)
+                return cls(RuntimeOnlyEncoder(AutoConfig.from_pretrained(source, **settings.layer_kwargs)), tokenizer, settings)
             if settings.encoder_from_source:
                 encoder = AutoModel.from_pretrained(source, **kwargs)
             else:

@@ -71,11 +71,20 @@ class ArticleLabelModel(TaskModel):
 
     @classmethod
     def from_encoder(
-        cls, encoder: str | None = None, *, labelset: LabelSet, lora_rank: int | None = 16, max_length: int = 256, frozen: bool = False, seed: int = 42
+        cls,
+        encoder: str | None = None,
+        *,
+        labelset: LabelSet,
+        lora_rank: int | None = 16,
+        max_length: int = 256,
+        frozen: bool = False,
+        layers: int | None = None,
+        seed: int = 42,
     ) -> ArticleLabelModel:
-        """A new model; ``frozen``: the encoder is never trained nor saved (a head-only model, see ``stance.training.article_heads``)."""
+        """A new model; ``frozen``: the encoder is never trained nor saved (a head-only model, see
+        ``stance.training.article_heads``), and with ``layers`` only its first layers read the articles."""
         torch.manual_seed(seed)
-        return cls(Backbone.from_encoder(encoder, lora_rank=lora_rank, max_length=max_length, frozen=frozen), labelset=labelset)
+        return cls(Backbone.from_encoder(encoder, lora_rank=lora_rank, max_length=max_length, frozen=frozen, layers=layers), labelset=labelset)
 
     @classmethod
     def from_pretrained(cls, directory: str | os.PathLike, *, runtime: str = "torch", trainable: bool = False) -> ArticleLabelModel:
@@ -233,11 +242,11 @@ class _SharedHeads(TaskModel):
 
 
 def _shared_encoder_key(model: ArticleLabelModel) -> str | None:
-    """Models with the same key read the same vectors: a frozen encoder, its source and chunk length."""
+    """Models with the same key read the same vectors: a frozen encoder, its source, depth and chunk length."""
     settings = model.backbone.settings
     if not settings.frozen:
         return None
-    return json.dumps([settings.encoder, settings.max_length, settings.pooling], sort_keys=True)
+    return json.dumps([settings.encoder, settings.layers, settings.max_length, settings.pooling], sort_keys=True)
 
 
 class ArticleReader:

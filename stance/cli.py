@@ -61,6 +61,10 @@ def _parser() -> argparse.ArgumentParser:
         help="frames/narratives: keep the encoder as it is and fit a linear head on every article of --data (one encoder pass; "
         "thresholds tuned out of fold; the folder holds the head only)",
     )  # fmt: skip
+    train.add_argument(
+        "--encoder-layers", type=int, metavar="N",
+        help="with --frozen-encoder: read articles with the encoder's first N layers only (N/6 of MiniLM's cost)",
+    )  # fmt: skip
     train.add_argument("--max-length", type=int, help="tokens per sentence-target pair (default 128), or per article chunk (default 256)")
     train.add_argument("--class-weighting", choices=["sqrt", "none"], default="sqrt")
     train.add_argument("--dev-fraction", type=float, default=0.2)
@@ -217,6 +221,7 @@ def _train(args: argparse.Namespace) -> int:
         lora_rank=args.lora_rank,
         max_length=args.max_length,
         frozen_encoder=args.frozen_encoder,
+        encoder_layers=args.encoder_layers,
         progress=not args.quiet,
         # again: the folder may have changed while training ran
         before_save=lambda: check_model_output(args.output, overwrite=args.overwrite),

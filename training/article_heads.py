@@ -40,6 +40,7 @@ class HeadRecipe:
 
     encoder: str | None = None
     max_length: int = 256
+    layers: int | None = None  # the frozen encoder's first layers only (None: all)
     regularization: float = 1.0  # scikit-learn's C: the inverse L2 penalty of each label's logistic regression
     folds: int = 5
     seed: int = 42
@@ -131,7 +132,7 @@ def train_frozen_head(
     examples: Sequence[ArticleExample], labelset: LabelSet, recipe: HeadRecipe, *, progress: Callable[[str], None] | None = None
 ) -> HeadResult:
     started = time.perf_counter()
-    model = ArticleLabelModel.from_encoder(recipe.encoder, labelset=labelset, lora_rank=None, frozen=True, max_length=recipe.max_length, seed=recipe.seed)
+    model = ArticleLabelModel.from_encoder(recipe.encoder, labelset=labelset, lora_rank=None, frozen=True, max_length=recipe.max_length, layers=recipe.layers, seed=recipe.seed)
     model.settings = ArticleSettings(model_name=recipe.model_name, model_version=recipe.model_version)
     if progress:
         progress(f"reading {len(examples)} articles with the frozen encoder")
@@ -176,7 +177,8 @@ def head_model_card(result: HeadResult, recipe: HeadRecipe, files: Sequence[str]
         f"Article-level {labelset.task}: {len(labelset.labels)} labels, multi-label"
         + (f", `{labelset.fallback}` when none passes its threshold" if labelset.fallback else "")
         + ". A linear head only (this folder holds no encoder weights), over the frozen encoder "
-        f"`{encoder['name_or_path']}`" + (f" {encoder['package_version']}" if encoder.get("package_version") else "") + ".",
+        f"`{encoder['name_or_path']}`" + (f" {encoder['package_version']}" if encoder.get("package_version") else "")
+        + (f", its first {recipe.layers} layers" if recipe.layers else "") + ".",
         "",
         "## How it reads an article",
         f"Sentences packed into chunks of up to {recipe.max_length} tokens, each chunk mean-pooled by the encoder, the head's",
@@ -192,7 +194,8 @@ def head_model_card(result: HeadResult, recipe: HeadRecipe, files: Sequence[str]
         "```bash",
         f"stance train --task {labelset.task} --frozen-encoder --data {' '.join(files)} --max-length {recipe.max_length} --seed {recipe.seed} "
         f"--name {model.model_name} --model-version {model.model_version} --output OUTPUT"
-        + (f" --encoder {encoder['name_or_path']}" if recipe.encoder else ""),
+        + (f" --encoder {encoder['name_or_path']}" if recipe.encoder else "")
+        + (f" --encoder-layers {recipe.layers}" if recipe.layers else ""),
         "```",
         "",
         f"## Cross-validated estimate ({recipe.folds}-fold by article, nested: each fold's head, temperature and thresholds fitted on the other folds only)",

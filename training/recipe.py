@@ -44,6 +44,7 @@ def train_model(
     lora_rank: int | None = None,
     max_length: int | None = None,
     frozen_encoder: bool = False,
+    encoder_layers: int | None = None,
     progress: bool = True,
     before_save: Callable[[], None] | None = None,
     **options,
@@ -54,17 +55,20 @@ def train_model(
     targets are kept, so ``encoder``, ``targets_file``, ``lora_rank`` and ``max_length`` must not be given.
     ``labels_file``: an article task's own label set (default: ``models/<task>.json``).
     ``frozen_encoder`` (article tasks): fit a linear head on the encoder as it is, on every
-    article of ``data`` (see ``stance.training.article_heads``); returns a ``HeadResult``.
+    article of ``data`` (see ``stance.training.article_heads``); returns a ``HeadResult``;
+    ``encoder_layers``: that head reads only the encoder's first layers (cheaper to run).
     ``before_save`` runs after training, before the model is written (e.g. to check the output folder again).
     """
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+    if encoder_layers is not None and not frozen_encoder:
+        raise ValueError("--encoder-layers is for a head on a frozen encoder: add --frozen-encoder (frames, narratives)")
     if task != "stance":
         if init_model or targets_file:
             raise ValueError(f"--init-model and --targets-file are for the stance task, not {task}")
         if frozen_encoder:
             return _train_article_head(task, rows, output, labels_file=labels_file, encoder=encoder, lora_rank=lora_rank, max_length=max_length,
-                                       before_save=before_save, **options)  # fmt: skip
+                                       encoder_layers=encoder_layers, before_save=before_save, **options)  # fmt: skip
         return _train_articles(task, rows, output, labels_file=labels_file, encoder=encoder, lora_rank=lora_rank, max_length=max_length,
                                progress=progress, before_save=before_save, **options)  # fmt: skip
     if labels_file or frozen_encoder:
@@ -157,7 +161,7 @@ HEAD_OPTIONS = ("seed", "model_name", "model_version")  # what a head-only fit t
 
 def _train_article_head(
     task: str, rows: TrainingData, output: str | Path, *, labels_file: str | None, encoder: str | None, lora_rank: int | None,
-    max_length: int | None, before_save: Callable[[], None] | None, **options,
+    max_length: int | None, encoder_layers: int | None, before_save: Callable[[], None] | None, **options,
 ):  # fmt: skip
     from stance.training.article_data import load_article_examples
     from stance.training.article_heads import HeadRecipe, save_head_model, train_frozen_head
@@ -165,7 +169,9 @@ def _train_article_head(
     if lora_rank or rows.dev_data:
         raise ValueError("--frozen-encoder fits a head on the encoder as it is, on every article of --data (tuned out of fold): drop --lora-rank and --dev-data")
     labelset = _labelset(task, labels_file)
-    recipe = HeadRecipe(encoder=encoder, max_length=max_length or DEFAULT_MAX_LENGTH[task], **{k: v for k, v in options.items() if k in HEAD_OPTIONS})
+    recipe = HeadRecipe(
+        encoder=encoder, max_length=max_length or DEFAULT_MAX_LENGTH[task], layers=encoder_layers, **{k: v for k, v in options.items() if k in HEAD_OPTIONS}
+    )
     files = [str(p) for p in [*rows.data, *(rows.extra_data or [])]]
     examples = load_article_examples(files, labelset=labelset, text_dirs=rows.text_dirs)
     result = train_frozen_head(examples, labelset, recipe, progress=lambda message: print(message, file=sys.stderr))

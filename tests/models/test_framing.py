@@ -221,3 +221,52 @@ def test_the_reader_on_the_int8_runtime_follows_torch(tiny_framing_dirs, tmp_pat
     onnx_results = reader.analyze_many([LONG_ARTICLE])[0]
     for task, result in onnx_results.items():
         assert result.scores == pytest.approx(torch_results[task].scores, abs=0.05)
+
+
+# ---- a frozen reader of the encoder's first layers ----------------------------------------
+
+
+def test_a_frozen_reader_of_the_first_layers_reads_those_layers_and_keeps_them(tiny_encoder, tmp_path, monkeypatch):
+    from stance.models.framing import ArticleReader
+
+    full = ArticleLabelModel.from_encoder(str(tiny_encoder), labelset=default_labelset("frames"), lora_rank=None, frozen=True, max_length=32)
+    shallow = ArticleLabelModel.from_encoder(
+        str(tiny_encoder), labelset=default_labelset("frames"), lora_rank=None, frozen=True, max_length=32, layers=1
+    )
+    assert len(shallow.backbone.encoder.encoder.layer) == 1 and len(full.backbone.encoder.encoder.layer) == 2
+    batch = shallow.backbone.tokenize(CORPUS[:4])
+    with torch.no_grad():
+        first_layer = full.backbone.encoder(**batch, output_hidden_states=True).hidden_states[1]
+        mask = batch["attention_mask"].unsqueeze(-1).float()
+        expected = (first_layer * mask).sum(1) / mask.sum(1)
+        assert torch.allclose(shallow.backbone(**batch), expected, atol=1e-5)  # the first layer's states, pooled
+    with torch.no_grad():
+        shallow.heads["frames"].weight.normal_(0, 2.0)
+    directory = shallow.save_pretrained(tmp_path / "shallow")
+    config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+    assert config["backbone"]["layers"] == 1 and "layers" not in full.backbone.settings.to_dict()  # other configs read as before
+    loaded = ArticleLabelModel.from_pretrained(directory)
+    assert len(loaded.backbone.encoder.encoder.layer) == 1
+    assert loaded.analyze(LONG_ARTICLE).scores == pytest.approx(shallow.analyze(LONG_ARTICLE).scores, abs=1e-6)
+    monkeypatch.setenv("STANCE_CACHE", str(tmp_path / "cache"))
+    through_onnx = ArticleReader.load([directory], runtime="onnx").analyze_many([LONG_ARTICLE])[0]["frames"]
+    assert through_onnx.scores == pytest.approx(loaded.analyze(LONG_ARTICLE).scores, abs=0.05)
+    with pytest.raises(ValueError, match="has 2 layers, fewer than the 3"):
+        ArticleLabelModel.from_encoder(str(tiny_encoder), labelset=default_labelset("frames"), lora_rank=None, frozen=True, layers=3)
+    with pytest.raises(ValueError, match="frozen encoder only"):
+        ArticleLabelModel.from_encoder(str(tiny_encoder), labelset=default_labelset("frames"), lora_rank=4, layers=1)
+
+
+def test_the_shipped_framing_heads_share_one_pass_of_three_layers_and_read_defence_as_defence():
+    from stance.models.framing import DEFAULT_FRAMING_DIRS, ArticleReader
+
+    reader = ArticleReader.load(DEFAULT_FRAMING_DIRS.values())
+    assert {model.backbone.settings.layers for model in reader.models.values()} == {3}  # one shallow pass: issue 11's speed budget
+    calls = _count_encoder_calls(reader.models["frames"])
+    article = (
+        "NATO allies agreed on Tuesday to raise defence spending and send more air defence systems to Ukraine as Russian missile "
+        "strikes on power plants continued. The alliance said new troops on its eastern flank would deter further Russian aggression."
+    )
+    found = reader.analyze_many([article])[0]
+    assert len(calls) == 1 and "Security_and_defense" in found["frames"].labels
+    assert set(found["narratives"].scores) == set(reader.models["narratives"].labelset.labels)

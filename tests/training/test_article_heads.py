@@ -78,3 +78,26 @@ def test_stance_train_frozen_encoder_writes_a_head_only_model(tmp_path, tiny_enc
     assert model.backbone.settings.frozen and model.head.thresholds
     assert main([*args[:-1], str(tmp_path / "other"), "--lora-rank", "4"]) == 2
     assert "drop --lora-rank and --dev-data" in capsys.readouterr().err
+
+
+def test_stance_train_encoder_layers_fits_a_head_on_the_first_layers(tmp_path, tiny_encoder, capsys):
+    rows = tmp_path / "articles.jsonl"
+    lines = [
+        json.dumps({"article_id": f"a{i}", "text": f"Putin praised Moscow again, item {i}." if i % 2 else f"Rain in Belgrade, item {i}.",
+                    "labels": ["URW: Praise of Russia"] if i % 2 else ["Other"]})
+        for i in range(10)
+    ]  # fmt: skip
+    rows.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    base = ["train", "--task", "narratives", "--data", str(rows), "--encoder", str(tiny_encoder), "--max-length", "32"]
+    assert main([*base, "--frozen-encoder", "--encoder-layers", "1", "--output", str(tmp_path / "shallow")]) == 0
+    config = json.loads((tmp_path / "shallow" / "config.json").read_text(encoding="utf-8"))
+    assert config["backbone"]["layers"] == 1
+    assert json.loads((tmp_path / "shallow" / "training_config.json").read_text(encoding="utf-8"))["training"]["layers"] == 1
+    assert "--encoder-layers 1" in (tmp_path / "shallow" / "README.md").read_text(encoding="utf-8")  # the card's command reproduces it
+    assert len(ArticleLabelModel.from_pretrained(tmp_path / "shallow").backbone.encoder.encoder.layer) == 1
+    capsys.readouterr()
+    assert main([*base, "--encoder-layers", "1", "--output", str(tmp_path / "tuned")]) == 2
+    assert "add --frozen-encoder" in capsys.readouterr().err
+    assert main([*base, "--frozen-encoder", "--encoder-layers", "5", "--output", str(tmp_path / "deep")]) == 2
+    assert "has 2 layers, fewer than the 5" in capsys.readouterr().err
+    assert not (tmp_path / "tuned").exists() and not (tmp_path / "deep").exists()
