@@ -17,7 +17,7 @@ Reported, every pair scored (no alias gate), torch fp32: dev F_avg on all and re
 sorted by length); and frames and narratives read from the shared encoder's sentence vectors
 (averaged per article; the shipped head recipe, nested 5-fold CV as in ``benchmarks.article_cv``).
 
-    python -m benchmarks.shared_encoding --pair-model runs/pair-s42 [--epochs 6] [--seed 42]
+    python -m benchmarks.shared_encoding --pair-model runs/pair-s42 [--epochs 6] [--seed 42] [--extra-data ROWS ...]
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from stance.training.arguments import TrainingArguments
 from stance.training.article_data import load_article_examples
 from stance.training.article_evaluation import multilabel_metrics
 from stance.training.article_heads import HeadRecipe, cross_validated_decisions
-from stance.training.data import StanceExample, shared_dir
+from stance.training.data import StanceExample, load_examples, shared_dir
 from stance.training.evaluation import StanceEvaluator
 from stance.training.tasks import IGNORED, StanceTask
 from stance.training.trainer import Trainer
@@ -224,11 +224,13 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--no-framing", action="store_true", help="skip the frames and narratives cross-validation")
+    parser.add_argument("--extra-data", nargs="+", default=[], help="more labelled rows for training only (e.g. seeds/labels/semeval2023-train.jsonl)")
     args = parser.parse_args()
     torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
     targets = default_targets()
     names = [name for name in targets if name in TARGETS]
     train, dev = default_split()
+    train = train + (load_examples(args.extra_data, targets=targets) if args.extra_data else [])
     train_rows, dev_rows = sentence_rows(train), sentence_rows(dev)
     task = SharedSentenceTask(names, dev)
     torch.manual_seed(args.seed)
