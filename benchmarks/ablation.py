@@ -22,6 +22,8 @@ from stance.training.evaluation import StanceEvaluator
 from benchmarks.common import default_split
 
 TARGETS = ("russia", "west", "eu", "nato")
+COLUMNS = ("all", "real", *TARGETS, "voice")  # the keys of a row, in table order
+HEADER = f"dev F_avg (all) | dev F_avg (real) | {' | '.join(TARGETS)} | voice acc. (real)"
 
 
 def is_real(article_id: str | None) -> bool:
@@ -48,6 +50,11 @@ def row_from_probabilities(
     return row
 
 
+def cells(row: dict[str, float]) -> str:
+    """A row's figures as table cells, in ``COLUMNS`` order."""
+    return " | ".join(f"{row[column]:.3f}" for column in COLUMNS)
+
+
 def recipe(folder: str) -> str:
     """What a folder was trained with, without its seed: the name under which seeds are grouped."""
     config_path = Path(folder) / "training_config.json"
@@ -65,12 +72,11 @@ def main() -> None:
     groups: dict[str, list[dict[str, float]]] = defaultdict(list)
     for folder in args.models:
         groups[recipe(folder)].append(scores(folder, runtime=args.runtime))
-    columns = ("all", "real", *TARGETS, "voice")
-    print(f"| model | seeds | dev F_avg (all) | dev F_avg (real) | {' | '.join(TARGETS)} | voice acc. (real) |")
-    print(f"| --- | ---: |{' --- |' * len(columns)}")
+    print(f"| model | seeds | {HEADER} |")
+    print(f"| --- | ---: |{' --- |' * len(COLUMNS)}")
     for name, rows in groups.items():
         cells = []
-        for column in columns:
+        for column in COLUMNS:
             values = [row[column] for row in rows]
             spread = f" ± {statistics.stdev(values):.3f}" if len(values) > 1 else ""
             cells.append(f"{statistics.mean(values):.3f}{spread}")

@@ -120,15 +120,18 @@ def gold_of(task: str):
     return labelset, examples, gold, gold_sets
 
 
+def shipped_recipe_metrics(vectors: np.ndarray, task: str, *, folds: int = 5) -> dict:
+    """The shipped head recipe's nested cross-validation on any article vectors (in ``gold_of`` order)."""
+    labelset, _, gold, gold_sets = gold_of(task)
+    decisions = cross_validated_decisions(vectors, gold.astype(np.float32), labelset, HeadRecipe(folds=folds, seed=SEED))
+    return multilabel_metrics(gold_sets, decisions, labelset.output_labels)
+
+
 def by_depth(task: str, folds: int, depths: list[int]) -> dict[int, dict]:
-    """The shipped recipe's nested cross-validation read from the encoder's first N layers."""
-    labelset, examples, gold, gold_sets = gold_of(task)
-    results = {}
-    for layers in depths:
-        vectors = article_vectors(task, [ex.text for ex in examples], labelset, layers=layers)
-        decisions = cross_validated_decisions(vectors, gold.astype(np.float32), labelset, HeadRecipe(folds=folds, seed=SEED))
-        results[layers] = multilabel_metrics(gold_sets, decisions, labelset.output_labels)
-    return results
+    """The shipped recipe read from the encoder's first N layers."""
+    labelset, examples, _, _ = gold_of(task)
+    texts = [ex.text for ex in examples]
+    return {layers: shipped_recipe_metrics(article_vectors(task, texts, labelset, layers=layers), task, folds=folds) for layers in depths}
 
 
 def run(task: str, folds: int) -> list[tuple[str, dict]]:

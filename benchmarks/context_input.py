@@ -29,7 +29,7 @@ from stance.training.data import StanceExample
 from stance.training.evaluation import StanceEvaluator
 from stance.training.trainer import Trainer
 
-from benchmarks.ablation import TARGETS, row_from_probabilities
+from benchmarks.ablation import COLUMNS, HEADER, cells, row_from_probabilities
 from benchmarks.common import default_split
 
 CONTEXT_WORDS = 30
@@ -73,10 +73,10 @@ def main() -> None:
     with_context = sum(" | before: " in ex.query for ex in dev_ctx)
     print(f"{datetime.date.today()} · {platform.processor() or platform.machine()} · {len(os.sched_getaffinity(0))} cores · "
           f"{len(train_ctx)} train pairs, {len(dev_ctx)} dev pairs ({with_context} with a previous sentence); trained in {minutes:.1f} min\n")  # fmt: skip
-    print(f"| recipe | dev F_avg (all) | dev F_avg (real) | {' | '.join(TARGETS)} | voice acc. (real) |")
-    print("| --- " * (4 + len(TARGETS)) + "|")
+    print(f"| recipe | {HEADER} |")
+    print("| --- " * (1 + len(COLUMNS)) + "|")
     for name, row in rows.items():
-        print(f"| {name} | " + " | ".join(f"{row[c]:.3f}" for c in ("all", "real", *TARGETS, "voice")) + " |")
+        print(f"| {name} | {cells(row)} |")
     print("\nhistory: " + "; ".join(f"epoch {h['epoch']}: {h['dev_f_avg']:.3f}" for h in result.history))
 
 

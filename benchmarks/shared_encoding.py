@@ -36,20 +36,16 @@ import numpy as np
 import torch
 from stance.models import STANCE_LABELS, VOICE_LABELS, StanceModel, default_targets
 from stance.models.backbone import Backbone
-from stance.models.labelsets import default_labelset, multi_hot
 from stance.models.sentences import split_sentences
 from stance.training.arguments import TrainingArguments
-from stance.training.article_data import load_article_examples
-from stance.training.article_evaluation import multilabel_metrics
-from stance.training.article_heads import HeadRecipe, cross_validated_decisions
-from stance.training.data import StanceExample, load_examples, shared_dir
+from stance.training.data import StanceExample, load_examples
 from stance.training.evaluation import StanceEvaluator
 from stance.training.tasks import IGNORED, StanceTask
 from stance.training.trainer import Trainer
 from torch import nn
 
-from benchmarks.ablation import TARGETS, row_from_probabilities
-from benchmarks.article_cv import LABEL_FILES, SEED
+from benchmarks.ablation import COLUMNS, HEADER, TARGETS, cells, row_from_probabilities
+from benchmarks.article_cv import LABEL_FILES, gold_of, shipped_recipe_metrics
 from benchmarks.common import default_split
 
 BATCH = 16
@@ -203,18 +199,13 @@ def sentences_per_second(score, sentences: Sequence[str], *, rounds: int = 3) ->
 def framing_from_sentences(model: SharedSentenceStance) -> dict[str, dict]:
     """Frames and narratives from the shared encoder's sentence vectors, averaged per article (nested CV)."""
     results = {}
-    for task, path in LABEL_FILES.items():
-        labelset = default_labelset(task)
-        examples = load_article_examples(shared_dir() / path, labelset=labelset)
+    for task in LABEL_FILES:
+        _, examples, _, _ = gold_of(task)
         sentences = [[s.text for s in split_sentences(ex.text)] or [ex.text] for ex in examples]
-        flat = [s for article in sentences for s in article]
-        vectors = model.outputs(flat)["sentence"]
+        vectors = model.outputs([s for article in sentences for s in article])["sentence"]
         ends = np.cumsum([len(article) for article in sentences])
         article_vectors = np.stack([vectors[end - len(article) : end].mean(0) for end, article in zip(ends, sentences, strict=True)])
-        gold = np.array([multi_hot(ex.labels, labelset) for ex in examples], dtype=np.float32)
-        decisions = cross_validated_decisions(article_vectors, gold, labelset, HeadRecipe(folds=5, seed=SEED))
-        gold_sets = [list(ex.labels) or ([labelset.fallback] if labelset.fallback else []) for ex in examples]
-        results[task] = multilabel_metrics(gold_sets, decisions, labelset.output_labels)
+        results[task] = shipped_recipe_metrics(article_vectors, task)
     return results
 
 
@@ -234,7 +225,8 @@ def main() -> None:
     train_rows, dev_rows = sentence_rows(train), sentence_rows(dev)
     task = SharedSentenceTask(names, dev)
     torch.manual_seed(args.seed)
-    model = SharedSentenceStance.from_encoder([targets[name].query for name in names])
+    queries = [targets[name].query for name in names]
+    model = SharedSentenceStance.from_encoder(queries)
     training = TrainingArguments(epochs=args.epochs, batch_size=8, learning_rate=1e-3, seed=args.seed, model_name="shared-sentence")
     started = time.perf_counter()
     result = Trainer(training, train_rows, dev_rows, task=task, model=model, progress=False).train()
@@ -248,7 +240,6 @@ def main() -> None:
     }
     sentences = sorted({row.text for row in dev_rows})
     speed = {next(iter(rows)): sentences_per_second(lambda texts: model.outputs(texts), sentences)}
-    queries = [targets[name].query for name in names]
     for folder in args.pair_model:
         pair = StanceModel.from_pretrained(folder)
         rows[f"pair encoder ({folder})"] = row_from_probabilities(dev, *StanceEvaluator(dev, gate=False).predict(pair))
@@ -259,11 +250,10 @@ def main() -> None:
     print(f"{datetime.date.today()} · {platform.processor() or platform.machine()} · {len(os.sched_getaffinity(0))} cores · "
           f"{len(train_rows)} train sentences ({len(train)} pairs), {len(dev_rows)} dev sentences ({len(dev)} pairs); "
           f"shared model trained in {train_seconds / 60:.1f} min\n")  # fmt: skip
-    print(f"| design | dev F_avg (all) | dev F_avg (real) | {' | '.join(names)} | voice acc. (real) | sentences/s, 4 targets (fp32) |")
-    print("| --- " * (5 + len(names)) + "|")
+    print(f"| design | {HEADER} | sentences/s, 4 targets (fp32) |")
+    print("| --- " * (2 + len(COLUMNS)) + "|")
     for name, row in rows.items():
-        cells = " | ".join(f"{row[c]:.3f}" for c in ("all", "real", *names, "voice"))
-        print(f"| {name} | {cells} | {speed[name]:.1f} |")
+        print(f"| {name} | {cells(row)} | {speed[name]:.1f} |")
     print("\nhistory: " + "; ".join(f"epoch {h['epoch']}: {h['dev_f_avg']:.3f}" for h in result.history))
     if not args.no_framing:
         print("\n| task, from the shared encoder's sentence vectors | micro-F1 | macro-F1 | samples-F1 |\n| --- | --- | --- | --- |")
