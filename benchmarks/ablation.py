@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -30,11 +32,24 @@ def is_real(article_id: str | None) -> bool:
     return bool(article_id) and article_id.startswith("EN_")
 
 
-def scores(folder: str, *, runtime: str) -> dict[str, float]:
+def scores(folder: str, *, runtime: str, speed: bool = False) -> dict[str, float]:
     _, dev = default_split()
     model = StanceModel.from_pretrained(folder, runtime=runtime)
     evaluator = StanceEvaluator(dev)
-    return row_from_probabilities(dev, *evaluator.predict(model), scored=evaluator.scored(model))
+    row = row_from_probabilities(dev, *evaluator.predict(model), scored=evaluator.scored(model))
+    if speed:
+        row["speed"] = sentences_per_second(model, sorted({ex.text for ex in dev}))
+    return row
+
+
+def sentences_per_second(model: StanceModel, sentences: list[str], *, rounds: int = 2) -> float:
+    """The best of ``rounds`` timings of ``predict`` over the sentences, every target scored (no gate)."""
+    best = math.inf
+    for _ in range(rounds):
+        started = time.perf_counter()
+        model.predict(sentences, gate=False)
+        best = min(best, time.perf_counter() - started)
+    return len(sentences) / best
 
 
 def row_from_probabilities(
@@ -68,18 +83,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("models", nargs="+", help="model folders; folders with the same model name are seeds of one recipe")
     parser.add_argument("--runtime", choices=("onnx", "torch"), default="onnx")
+    parser.add_argument("--speed", action="store_true", help="add sentences/s of predict over the dev sentences, all four targets scored")
     args = parser.parse_args()
     groups: dict[str, list[dict[str, float]]] = defaultdict(list)
     for folder in args.models:
-        groups[recipe(folder)].append(scores(folder, runtime=args.runtime))
-    print(f"| model | seeds | {HEADER} |")
-    print(f"| --- | ---: |{' --- |' * len(COLUMNS)}")
+        groups[recipe(folder)].append(scores(folder, runtime=args.runtime, speed=args.speed))
+    columns = (*COLUMNS, "speed") if args.speed else COLUMNS
+    print(f"| model | seeds | {HEADER} |" + (f" sentences/s, 4 targets ({args.runtime}) |" if args.speed else ""))
+    print(f"| --- | ---: |{' --- |' * len(columns)}")
     for name, rows in groups.items():
         cells = []
-        for column in COLUMNS:
+        for column in columns:
             values = [row[column] for row in rows]
-            spread = f" ± {statistics.stdev(values):.3f}" if len(values) > 1 else ""
-            cells.append(f"{statistics.mean(values):.3f}{spread}")
+            digits = 1 if column == "speed" else 3
+            spread = f" ± {statistics.stdev(values):.{digits}f}" if len(values) > 1 else ""
+            cells.append(f"{statistics.mean(values):.{digits}f}{spread}")
         print(f"| {name} | {len(rows)} | {' | '.join(cells)} |")
 
 

@@ -1,4 +1,7 @@
-"""What the benchmark scripts share: the default model's train/dev split of the labelled data."""
+"""What the benchmark scripts share: the default model's train/dev split of the labelled data.
+
+    python -m benchmarks.common runs/split   # that split as row files, for `stance train --data ... --dev-data ...`
+"""
 
 from __future__ import annotations
 
@@ -23,3 +26,28 @@ def default_split(model_dir: Path = DEFAULT_MODEL_DIR) -> tuple[list[StanceExamp
     examples = load_examples(DEFAULT_DATA, targets=default_targets())
     dev_ids = dev_article_ids(model_dir)
     return [ex for ex in examples if ex.article_id not in dev_ids], [ex for ex in examples if ex.article_id in dev_ids]
+
+
+def write_default_split(folder: Path) -> list[Path]:
+    """The default model's split as row files (``train-<name>`` and ``dev-<name>`` per labelled
+    file), so that ``stance train --data folder/train-* --dev-data folder/dev-*`` trains any
+    recipe on exactly the shipped model's training articles and scores it on its dev articles."""
+    dev_ids = dev_article_ids()
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for source in DEFAULT_DATA:
+        rows = [line for line in source.read_text(encoding="utf-8").splitlines() if line.strip()]
+        for part, keep in (("train", False), ("dev", True)):
+            kept = [row for row in rows if (json.loads(row).get("article_id") in dev_ids) == keep]
+            if kept:  # an empty row file is refused by ``stance train``
+                path = folder / f"{part}-{source.name}"
+                path.write_text("".join(row + "\n" for row in kept), encoding="utf-8")
+                written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    import sys
+
+    for path in write_default_split(Path(sys.argv[1] if len(sys.argv) > 1 else "runs/split")):
+        print(path)

@@ -87,8 +87,10 @@ class SharedSentenceStance(nn.Module):
         self.settings = SimpleNamespace(model_name="shared-sentence", model_version="0")
 
     @classmethod
-    def from_encoder(cls, query_texts: Sequence[str], *, lora_rank: int = 16, max_length: int = 128) -> SharedSentenceStance:
-        backbone = Backbone.from_encoder(None, lora_rank=lora_rank, max_length=max_length)
+    def from_encoder(
+        cls, query_texts: Sequence[str], *, encoder: str | None = None, lora_rank: int = 16, max_length: int = 128
+    ) -> SharedSentenceStance:
+        backbone = Backbone.from_encoder(encoder, lora_rank=lora_rank, max_length=max_length)
         with torch.inference_mode():
             queries = backbone(**backbone.tokenize(query_texts)).clone()
         return cls(backbone, queries)
@@ -212,6 +214,7 @@ def framing_from_sentences(model: SharedSentenceStance) -> dict[str, dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pair-model", action="append", default=[], help="pair model folders trained on the same rows (repeatable)")
+    parser.add_argument("--encoder", help="pretrained encoder (package or folder; default: the packaged MiniLM)")
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--no-framing", action="store_true", help="skip the frames and narratives cross-validation")
@@ -226,7 +229,7 @@ def main() -> None:
     task = SharedSentenceTask(names, dev)
     torch.manual_seed(args.seed)
     queries = [targets[name].query for name in names]
-    model = SharedSentenceStance.from_encoder(queries)
+    model = SharedSentenceStance.from_encoder(queries, encoder=args.encoder)
     training = TrainingArguments(epochs=args.epochs, batch_size=8, learning_rate=1e-3, seed=args.seed, model_name="shared-sentence")
     started = time.perf_counter()
     result = Trainer(training, train_rows, dev_rows, task=task, model=model, progress=False).train()

@@ -15,7 +15,8 @@ from stance.models.encoders import EncoderSource
 from torch import nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedTokenizerBase
 
-LORA_MODULES = ("query", "key", "value", "dense")
+# BERT-style names (MiniLM) and MPNet's attention projections (q, k, v, o).
+LORA_MODULES = ("query", "key", "value", "dense", "q", "k", "v", "o")
 POOLINGS = ("mean",)
 ENCODER_PREFIX = "encoder."
 
@@ -236,12 +237,20 @@ class Backbone(nn.Module):
         )
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        return self.pool(self.token_states(input_ids, attention_mask, token_type_ids), attention_mask)
+
+    def token_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """The encoder's last hidden state, (batch, tokens, hidden)."""
         kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
         if token_type_ids is not None:
             kwargs["token_type_ids"] = token_type_ids
-        hidden = self.encoder(**kwargs).last_hidden_state
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        return self.encoder(**kwargs).last_hidden_state
+
+    @staticmethod
+    def pool(states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The mean of the token states that are not padding."""
+        mask = attention_mask.unsqueeze(-1).to(states.dtype)
+        return (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
 
 @contextmanager

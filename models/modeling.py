@@ -92,7 +92,10 @@ class StanceModel(TaskModel):
     @classmethod
     def _assemble(cls, backbone: Backbone, config: ModelConfig, directory: Path) -> StanceModel:
         settings = StanceSettings(**config.options, model_name=config.model_name, model_version=config.model_version)
-        return cls(backbone, targets=TargetSet.load(directory / TARGETS_NAME), settings=settings, heads=config.heads)
+        model_class = cls
+        if settings.reader == "sentence":
+            from stance.models.sentence_reader import SentenceStanceModel as model_class
+        return model_class(backbone, targets=TargetSet.load(directory / TARGETS_NAME), settings=settings, heads=config.heads)
 
     def task_options(self) -> dict:
         return self.settings.options()

@@ -16,6 +16,7 @@ STANCE_TASK = "stance"
 TASKS = (STANCE_TASK, *ARTICLE_TASKS)  # what `stance train --task` takes
 STANCE_LABELS = ("favor", "against", "neutral", "none")
 VOICE_LABELS = ("author", "reported")
+READERS = ("pair", "sentence")
 
 
 def stance_heads() -> list[HeadSpec]:
@@ -34,9 +35,18 @@ class StanceSettings:
     gate_prior: dict[str, float] = field(default_factory=lambda: {"none": 1.0})
     model_name: str = "stance-model"
     model_version: str = "0"
+    # How the model reads a sentence: "pair" encodes it with each target's query text, once per
+    # target; "sentence" encodes it once for all its targets (``models/sentence_reader.py``).
+    reader: str = "pair"
+
+    def __post_init__(self) -> None:
+        if self.reader not in READERS:
+            raise ValueError(f"reader must be one of {', '.join(READERS)}, not {self.reader!r}")
 
     def options(self) -> dict:
-        return {"gate": self.gate, "gate_window": list(self.gate_window), "gate_prior": dict(self.gate_prior)}
+        """As saved in config.json; ``reader`` only when not the pair reader, so older folders read as before."""
+        options = {"gate": self.gate, "gate_window": list(self.gate_window), "gate_prior": dict(self.gate_prior)}
+        return options if self.reader == "pair" else {**options, "reader": self.reader}
 
     def gate_contexts(self, sentences: Sequence[str]) -> list[str]:
         """What the gate reads for each sentence of one article: the sentence and its window."""

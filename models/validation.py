@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from stance.models.tasks import STANCE_LABELS
+from stance.models.tasks import READERS, STANCE_LABELS
 
 MAX_TEMPERATURE = 100.0
 MIN_LENGTH = 8
@@ -69,6 +69,8 @@ def _check_current(config: Mapping[str, Any], where: Path) -> None:
         if not isinstance(thresholds, Mapping) or not all(_number(t) and 0 <= t <= 1 for t in thresholds.values()):
             fail(f"{name}.thresholds", "must map labels to probabilities from 0 to 1", thresholds)
     _check_gate(options, lambda field, problem: fail(f"options.{field}", problem, options.get(field)))
+    if options.get("reader", "pair") not in READERS:
+        fail("options.reader", f"must be one of {', '.join(READERS)}", options["reader"])
     for field in ("model_name", "model_version"):
         if field in config and not isinstance(config[field], str):
             fail(field, "must be a string", config[field])
@@ -123,10 +125,11 @@ def _check_first_format(config: Mapping[str, Any], where: Path) -> None:
 def _check_local_encoder(name: str, fail) -> None:
     """An adapter's encoder must be an installed package or a folder on this disk: a model is
     never fetched from a hub at run time (a hub id made a reload wait 46 s on the network)."""
-    from stance.models.encoders import PACKAGED_ENCODERS
+    from stance.models.encoders import PACKAGED_ENCODERS, SPLIT_ENCODERS
 
-    if name not in PACKAGED_ENCODERS and not Path(name).expanduser().is_dir():
-        fail("encoder", f"names {name!r}, neither an installed encoder package ({', '.join(PACKAGED_ENCODERS)}) nor a folder on this disk")
+    packages = [*PACKAGED_ENCODERS, *SPLIT_ENCODERS]
+    if name not in packages and not Path(name).expanduser().is_dir():
+        fail("encoder", f"names {name!r}, neither an installed encoder package ({', '.join(packages)}) nor a folder on this disk")
 
 
 def _number(value: Any) -> bool:

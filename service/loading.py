@@ -49,6 +49,7 @@ class LoadedModel:
             "encoder": dict(backbone.encoder),
             "adapter": dict(backbone.lora) if backbone.lora else None,
             "max_length": backbone.max_length,
+            "reader": settings.reader,
             "runtime": "onnx" if getattr(self.model, "runtime", None) is not None else "torch",
             "gate": {"on": bool(settings.gate), "window": list(settings.gate_window)},
             "card": self.card_title,

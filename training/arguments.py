@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from stance.models.tasks import READERS
+
 
 @dataclass
 class TrainingArguments:
@@ -24,6 +26,9 @@ class TrainingArguments:
     model_version: str = "0"
     init_model: str | None = None  # a saved stance model to go on training (its encoder, adapter, heads, targets)
     gate_sample: float = 1.0  # share of training pairs that the alias gate skips in analyze still trained on
+    reader: str = "pair"  # "pair": a sentence with each target's query; "sentence": once for all targets
+    teacher: str | None = None  # a stance model whose probabilities a sentence-reader student also learns
+    distill_weight: float = 1.0  # weight of the teacher's soft targets beside the gold loss
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
@@ -32,6 +37,12 @@ class TrainingArguments:
             raise ValueError("lora_rank must be 0 (full fine-tuning) or positive")
         if not 0 < self.gate_sample <= 1:
             raise ValueError("gate_sample must be in (0, 1]")
+        if self.reader not in READERS:
+            raise ValueError(f"reader must be one of {', '.join(READERS)}, not {self.reader!r}")
+        if self.teacher and self.reader != "sentence":
+            raise ValueError("a teacher trains a sentence-reader student: add --reader sentence")
+        if self.distill_weight < 0:
+            raise ValueError("distill_weight must be 0 or more")
         if self.class_weighting not in ("sqrt", "none"):
             raise ValueError("class_weighting must be 'sqrt' or 'none'")
 

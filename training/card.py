@@ -24,6 +24,8 @@ def model_card(result: TrainResult, args: TrainingArguments, data_counts: dict) 
         "## Encoder",
         f"- `{backbone.encoder['name_or_path']}`" + (f" version {backbone.encoder['package_version']}" if backbone.encoder.get("package_version") else ""),
         f"- {'LoRA adapter, rank ' + str(backbone.lora['r']) + ' (the encoder itself is not stored here)' if backbone.lora else 'fully fine-tuned encoder, stored here'}",
+        "- " + ("reads each sentence once for all its targets, a learned query per target" if settings.reader == "sentence"
+                else "reads each sentence with one target's query at a time"),
         "",
         "## Targets",
         *[f"- `{t.name}`: {t.description}" for t in result.model.targets.values()],

@@ -225,7 +225,7 @@ def _task_examples(task: LabelledTask, origin: str) -> list[StanceExample]:
 
 
 def _row_examples(row: dict, origin: str, targets: TargetSet, text_dirs: list[Path]) -> list[StanceExample]:
-    text = _row_text(row, text_dirs)
+    text = row_text(row, text_dirs)
     voice = row.get("voice")
     if voice is not None and voice not in VOICE_LABELS:
         raise ValueError(f"unknown voice {voice!r} (expected one of {', '.join(VOICE_LABELS)})")
@@ -270,7 +270,8 @@ def _check_label(label: object, target: str) -> None:
         raise ValueError(f"unknown label {label!r} for target {target!r} (expected one of {', '.join(STANCE_LABELS)})")
 
 
-def _row_text(row: dict, text_dirs: list[Path]) -> str:
+def row_text(row: dict, text_dirs: list[Path]) -> str:
+    """A row's sentence: its ``text``, or the sentence its pointer names, checked against its hash."""
     if "text" in row:
         text = row["text"]
         if not isinstance(text, str) or not has_word(text):

@@ -19,6 +19,8 @@ from stance.training.trainer import Trainer, TrainResult
 
 DEFAULT_LORA_RANK = 16
 DEFAULT_MAX_LENGTH = {"stance": 128, "frames": 256, "narratives": 256}  # tokens per pair; per article chunk
+# Examples per step: pairs, or sentences with all their targets (8 x 4 targets = the same 32 pairs).
+DEFAULT_BATCH_SIZE = {"pair": 32, "sentence": 8}
 
 
 @dataclass(kw_only=True)
@@ -30,6 +32,8 @@ class TrainingData:
     dev_data: Sequence[str] | None = None
     extra_data: Sequence[str] | None = None
     text_dirs: Sequence[str] | None = None
+    # sentences (labels ignored) on which a student learns its teacher's probabilities (``teacher``)
+    transfer_data: Sequence[str] | None = None
 
 
 def train_model(
@@ -51,7 +55,10 @@ def train_model(
 ) -> TrainResult:
     """Train a model for ``task`` and write it to ``output``; ``options`` are ``TrainingArguments`` fields.
 
-    ``init_model`` goes on training a saved stance model: its encoder, adapter rank, length and
+    ``reader`` (stance): "pair" (default) or "sentence" (``stance.models.sentence_reader``);
+    ``teacher`` (a stance model folder) trains a sentence reader on the gold rows and on the
+    teacher's probabilities over the gold and ``rows.transfer_data`` sentences (``stance.training.distillation``).
+    ``init_model`` goes on training a saved stance model: its encoder, adapter rank, length, reader and
     targets are kept, so ``encoder``, ``targets_file``, ``lora_rank`` and ``max_length`` must not be given.
     ``labels_file``: an article task's own label set (default: ``models/<task>.json``).
     ``frozen_encoder`` (article tasks): fit a linear head on the encoder as it is, on every
@@ -61,11 +68,12 @@ def train_model(
     """
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+    reader = options.pop("reader", None)
     if encoder_layers is not None and not frozen_encoder:
         raise ValueError("--encoder-layers is for a head on a frozen encoder: add --frozen-encoder (frames, narratives)")
     if task != "stance":
-        if init_model or targets_file:
-            raise ValueError(f"--init-model and --targets-file are for the stance task, not {task}")
+        if init_model or targets_file or reader:
+            raise ValueError(f"--init-model, --targets-file and --reader are for the stance task, not {task}")
         if frozen_encoder:
             return _train_article_head(task, rows, output, labels_file=labels_file, encoder=encoder, lora_rank=lora_rank, max_length=max_length,
                                        encoder_layers=encoder_layers, before_save=before_save, **options)  # fmt: skip
@@ -83,17 +91,22 @@ def train_model(
         from stance.models import StanceModel
 
         init = StanceModel.from_pretrained(init_model, trainable=True)
+        if reader not in (None, init.settings.reader):
+            raise ValueError(f"--init-model keeps the model's own reader ({init.settings.reader}): drop --reader {reader}")
+        reader = init.settings.reader
         targets = init.targets
         backbone = init.backbone.settings
         encoder, lora_rank, max_length = backbone.encoder["name_or_path"], (backbone.lora or {}).get("r", 0), backbone.max_length
     else:
         targets = TargetSet.load(targets_file) if targets_file else default_targets()
+    reader = reader or "pair"
     args = TrainingArguments(
         encoder=encoder,
         lora_rank=DEFAULT_LORA_RANK if lora_rank is None else lora_rank,
         max_length=max_length or DEFAULT_MAX_LENGTH["stance"],
         init_model=init_model,
-        **options,
+        reader=reader,
+        **{"batch_size": DEFAULT_BATCH_SIZE[reader], **options},
     )
     train_examples, dev_examples = _split(rows, args, lambda paths: load_examples(paths, targets=targets, text_dirs=rows.text_dirs))
     if args.gate_sample < 1:
@@ -108,9 +121,25 @@ def train_model(
         "train labels": dict(Counter(ex.label for ex in train_examples)),
         "files": [str(p) for p in [*rows.data, *(rows.extra_data or [])]],
     }
+    task = None
+    if args.teacher:
+        task = _distillation_task(args, rows, counts, held_out={ex.text for ex in dev_examples})
+    elif rows.transfer_data:
+        raise ValueError("--transfer-data is what a student learns from its --teacher: add --teacher")
     print(f"training on {counts['train pairs']} pairs ({counts['train articles']} articles), dev {counts['dev pairs']} pairs", file=sys.stderr)
-    trainer = Trainer(args, train_examples, dev_examples, targets=targets, model=init, progress=progress)
+    trainer = Trainer(args, train_examples, dev_examples, task=task, targets=targets, model=init, progress=progress)
     return _train_and_save(trainer, output, data_counts=counts, before_save=before_save)
+
+
+def _distillation_task(args: TrainingArguments, rows: TrainingData, counts: dict, *, held_out: set[str]):
+    """The student's task; transfer sentences that are dev sentences are left out, so dev stays unseen."""
+    from stance.models import StanceModel
+    from stance.training.distillation import DistillationTask, load_transfer_texts
+
+    transfer = [text for text in load_transfer_texts(rows.transfer_data or [], text_dirs=rows.text_dirs) if text not in held_out]
+    teacher = StanceModel.from_pretrained(args.teacher, runtime="auto")
+    counts.update({"teacher": args.teacher, "transfer sentences": len(transfer), "transfer files": [str(p) for p in rows.transfer_data or []]})
+    return DistillationTask.from_arguments(args, teacher=teacher, transfer_texts=transfer, distill_weight=args.distill_weight)
 
 
 def _train_articles(

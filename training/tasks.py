@@ -12,6 +12,7 @@ from typing import Protocol
 import numpy as np
 import torch
 from stance.models import STANCE_LABELS, VOICE_LABELS, StanceModel, TargetSet, default_targets
+from stance.models.sentence_reader import SentenceStanceModel
 from stance.training.arguments import TrainingArguments
 from stance.training.card import model_card
 from stance.training.data import StanceExample
@@ -68,9 +69,11 @@ class StanceTask:
         self._voice_loss = nn.CrossEntropyLoss(ignore_index=IGNORED)
 
     @classmethod
-    def from_arguments(cls, args: TrainingArguments) -> StanceTask:
+    def from_arguments(cls, args: TrainingArguments, **task_options) -> StanceTask:
+        """The task for ``args`` (the sentence task for ``reader="sentence"``); ``task_options`` go to a subclass."""
+        task_class = SentenceStanceTask if cls is StanceTask and args.reader == "sentence" else cls
         # A model trained on a sample of the pairs the gate skips is only right behind its gate.
-        return cls(voice_weight=args.voice_weight, class_weighting=args.class_weighting, gated_dev=args.gate_sample < 1)
+        return task_class(voice_weight=args.voice_weight, class_weighting=args.class_weighting, gated_dev=args.gate_sample < 1, **task_options)
 
     def new_model(self, args: TrainingArguments, targets: TargetSet | None) -> StanceModel:
         return StanceModel.from_encoder(
@@ -93,7 +96,7 @@ class StanceTask:
     def prepare(self, train_examples: Sequence[StanceExample], device: torch.device) -> None:
         """Set the stance loss's class weights from the training labels."""
         weights = self.class_weights(train_examples)
-        self._stance_loss = nn.CrossEntropyLoss(weight=None if weights is None else weights.to(device))
+        self._stance_loss = nn.CrossEntropyLoss(weight=None if weights is None else weights.to(device), ignore_index=IGNORED)
 
     def class_weights(self, examples: Sequence[StanceExample]) -> torch.Tensor | None:
         """Inverse square-root label frequencies, mean 1 (``class_weighting="sqrt"``)."""
@@ -147,6 +150,46 @@ class StanceTask:
             "targets": {name: {k: m[k] for k in keep} for name, m in metrics["targets"].items()},
             "voice_accuracy": metrics["voice"].get("accuracy"),
         }
+
+
+class SentenceStanceTask(StanceTask):
+    """Stance and voice toward every target of a sentence from one encoding
+    (``SentenceStanceModel``): the pairs of a sentence are one training item, a target without a
+    label is left out of the loss; dev, calibration and the gate prior as for pairs."""
+
+    def new_model(self, args: TrainingArguments, targets: TargetSet | None) -> SentenceStanceModel:
+        return SentenceStanceModel.from_encoder(
+            args.encoder, targets=targets or default_targets(), lora_rank=args.lora_rank or None, max_length=args.max_length, seed=args.seed
+        )
+
+    def features(self, model: SentenceStanceModel, examples: Sequence[StanceExample]) -> list[dict]:
+        return self.encode(model, self.sentence_labels(model, examples))
+
+    def sentence_labels(self, model: SentenceStanceModel, examples: Sequence[StanceExample]) -> dict[str, dict[str, list[int]]]:
+        """Per distinct sentence, a stance and a voice label per target of the model (``IGNORED`` where none is given)."""
+        foreign = sorted({f"{ex.target} ({ex.origin})" if ex.origin else ex.target for ex in examples if ex.query or ex.target not in model.targets})
+        if foreign:
+            raise ValueError(
+                f"{len(foreign)} rows name a target or query the sentence reader does not learn, e.g. {foreign[0]}: "
+                f"it learns its own targets ({', '.join(model.targets)}); use the pair reader for such rows"
+            )
+        names = list(model.targets)
+        sentences: dict[str, dict[str, list[int]]] = {}
+        for ex in examples:
+            labels = sentences.setdefault(ex.text, {"stance": [IGNORED] * len(names), "voice": [IGNORED] * len(names)})
+            labels["stance"][names.index(ex.target)] = STANCE_LABELS.index(ex.label)
+            labels["voice"][names.index(ex.target)] = VOICE_LABELS.index(ex.voice) if ex.voice else IGNORED
+        return sentences
+
+    @staticmethod
+    def encode(model: SentenceStanceModel, labels: dict[str, dict[str, list]]) -> list[dict]:
+        """Training items: each sentence tokenised alone, with its labels per head."""
+        encoded = model.backbone.tokenize(list(labels), padding=False, return_tensors=None)
+        return [{"inputs": {key: encoded[key][i] for key in encoded}, "labels": row} for i, row in enumerate(labels.values())]
+
+    def loss(self, outputs: dict[str, torch.Tensor], labels: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The pair loss over every labelled (sentence, target) of the batch."""
+        return super().loss({name: outputs[name].flatten(0, 1) for name in labels}, {name: values.flatten() for name, values in labels.items()})
 
 
 def fit_temperature(logits: torch.Tensor, gold: torch.Tensor, *, multi_label: bool = False) -> float:

@@ -122,6 +122,7 @@ def test_info(client, tiny_model_dir):
     assert info["metrics"] is None  # the tiny model has no training_config.json
     assert info["model"]["runtime"] == "torch"
     assert info["model"]["gate"] == {"on": True, "window": [3, 2]}
+    assert info["model"]["reader"] == "pair"
 
 
 ONNX_ARTICLE = "NATO ministers met in Brussels.\nThe alliance condemned the Kremlin.\nRain fell.\nIt was cold.\nIt was late.\nThey left."
@@ -145,6 +146,23 @@ def test_the_onnx_runtime_serves_the_same_answers_as_in_process(make_app, tiny_m
     for got, want in zip(body["sentences"], expected.sentences, strict=True):
         for name, result in got["stance"].items():
             assert result["scored"] == want.stance[name].scored
+            assert result["scores"] == pytest.approx(want.stance[name].scores, abs=1e-5)
+
+
+def test_a_sentence_reader_model_is_served_as_in_process(make_app, tiny_encoder, tmp_path):
+    from stance.models import StanceModel
+    from stance.models.sentence_reader import SentenceStanceModel
+    from stance.service.loading import model_loader
+
+    model_dir = SentenceStanceModel.from_encoder(str(tiny_encoder), lora_rank=4, max_length=32).save_pretrained(tmp_path / "sentence")
+    app = make_app(model_dir=model_dir, loader=model_loader("torch"))
+    with running(app) as client:
+        info = client.get("/v1/info").json()
+        body = client.post("/v1/analyze", json={"text": ONNX_ARTICLE}).json()
+    assert info["model"]["reader"] == "sentence"
+    expected = StanceModel.from_pretrained(model_dir).analyze(ONNX_ARTICLE)
+    for got, want in zip(body["sentences"], expected.sentences, strict=True):
+        for name, result in got["stance"].items():
             assert result["scores"] == pytest.approx(want.stance[name].scores, abs=1e-5)
 
 
