@@ -42,7 +42,7 @@ class SentenceStanceModel(StanceModel):
     """Stance and voice toward every target from one encoding of the sentence.
 
     >>> model = SentenceStanceModel.from_encoder()
-    >>> model.score_pairs(["NATO expands east."], ["NATO, the alliance"])["stance"].shape
+    >>> model.score_pairs(["NATO expands east."], [model.targets["nato"].query])["stance"].shape
     (1, 4)
     """
 
