@@ -192,10 +192,12 @@ def _sentence_predictions(
     prior = settings.prior_probabilities()
     per_sentence: list[dict[str, np.ndarray]] = [{} for _ in texts]
     voices: list[list[np.ndarray]] = [[] for _ in texts]
+    stanced: list[list[np.ndarray]] = [[] for _ in texts]
     windows = [1] * len(texts)
     for row, (i, target) in enumerate(pairs):
         per_sentence[i][target.name] = scores["stance"][row]
         voices[i].append(scores["voice"][row])
+        stanced[i].append(scores["stance"][row])
         windows[i] = max(windows[i], int(scores["windows"][row]))
     results = []
     for i, text in enumerate(texts):
@@ -209,6 +211,6 @@ def _sentence_predictions(
                 scores={label: float(p) for label, p in zip(STANCE_LABELS, probs, strict=True)},
                 scored=scored,
             )
-        voice_label, voice_score = sentence_voice(np.array(voices[i]))
+        voice_label, voice_score = sentence_voice(np.array(voices[i]), np.array(stanced[i]))
         results.append(SentencePrediction(text=text, stance=stances, voice=Voice(voice_label, voice_score), windows=windows[i]))
     return results

@@ -59,10 +59,18 @@ class StanceSettings:
         return prior / prior.sum()
 
 
-def sentence_voice(scored_pairs: np.ndarray) -> tuple[str, float]:
-    """A sentence's voice: the mean voice probabilities of its scored pairs, ``author`` (1.0)
-    when the gate skipped every pair of the sentence."""
-    if len(scored_pairs) == 0:
+def sentence_voice(voice: np.ndarray, stance: np.ndarray) -> tuple[str, float]:
+    """A sentence's voice from its scored pairs' voice and stance probabilities (a row per pair).
+
+    The guide gives a sentence without a stance toward any target the voice ``author``, so
+    P(reported) = P(it takes a stance toward some target) x P(reported | that stance): the first
+    the noisy-or of each pair's P(favor) + P(against), the second the pairs' P(reported) weighted
+    by the same (pairs without a stance are no evidence of who voices one). ``author`` (1.0) when
+    the gate skipped every pair of the sentence."""
+    if len(voice) == 0:
         return VOICE_LABELS[0], 1.0
-    mean = np.asarray(scored_pairs).mean(0)
-    return VOICE_LABELS[int(mean.argmax())], float(mean.max())
+    stanced = np.asarray(stance)[:, [STANCE_LABELS.index("favor"), STANCE_LABELS.index("against")]].sum(1)
+    reported_voice = np.asarray(voice)[:, VOICE_LABELS.index("reported")]
+    given_stance = float(np.average(reported_voice, weights=stanced)) if stanced.sum() > 0 else float(reported_voice.mean())
+    reported = float(1.0 - np.prod(1.0 - stanced)) * given_stance
+    return ("reported", reported) if reported > 0.5 else ("author", 1.0 - reported)

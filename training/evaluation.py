@@ -137,13 +137,13 @@ class StanceEvaluator:
             ).tolist()
             metrics["targets"][target] = entry
         metrics["overall"]["f_avg_mean_of_targets"] = float(np.mean([m["f_avg"] for m in metrics["targets"].values()]))
-        metrics["voice"] = self._voice_metrics(voice, np.ones(len(examples), dtype=bool) if scored is None else scored)
+        metrics["voice"] = self._voice_metrics(voice, stance, np.ones(len(examples), dtype=bool) if scored is None else scored)
         metrics["articles"] = self._article_metrics(gold, predicted)
         metrics["counts"] = {"examples": len(examples), "sentences": len({(ex.group, ex.text) for ex in examples})}
         return metrics
 
-    def _voice_metrics(self, voice: np.ndarray, scored: np.ndarray) -> dict:
-        """Voice is per sentence: the mean over its scored pairs (``author`` when none was), counted once."""
+    def _voice_metrics(self, voice: np.ndarray, stance: np.ndarray, scored: np.ndarray) -> dict:
+        """Voice is per sentence, from its scored pairs as ``analyze`` reads it (``sentence_voice``), counted once."""
         per_sentence: dict[tuple, list[int]] = defaultdict(list)
         for i, ex in enumerate(self.examples):
             if ex.voice is not None:
@@ -153,7 +153,8 @@ class StanceEvaluator:
         gold, predicted = [], []
         for rows in per_sentence.values():
             gold.append(self.examples[rows[0]].voice)
-            predicted.append(sentence_voice(voice[[i for i in rows if scored[i]]])[0])
+            chosen = [i for i in rows if scored[i]]
+            predicted.append(sentence_voice(voice[chosen], stance[chosen])[0])
         return {
             "accuracy": float(np.mean([g == p for g, p in zip(gold, predicted, strict=True)])),
             "macro_f1": float(f1_score(gold, predicted, labels=list(VOICE_LABELS), average="macro", zero_division=0)),

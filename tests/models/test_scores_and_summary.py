@@ -1,15 +1,18 @@
 """Exact checks that a changed constant or a dropped setting cannot pass: the voice
 temperature scales the voice logits, and an article summary keeps exactly three evidence
-sentences per target (fewer only when fewer take a stance)."""
+sentences per target (fewer only when fewer take a stance); a sentence
+without a stance is voiced by its author."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 from stance.models import StanceModel
 from stance.models.predictions import EVIDENCE_PER_TARGET, SentencePrediction, TargetStance, Voice, summarize_article
 from stance.models.sentences import Sentence
+from stance.models.tasks import sentence_voice
 
 SENTENCE = "Serbia will never join NATO."
 
@@ -18,21 +21,24 @@ def logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
+def reported_probability(model: StanceModel) -> float:
+    """The voice head's P(reported) for one pair (a sentence's voice also weighs its stance: ``sentence_voice``)."""
+    return float(model.score_pairs([SENTENCE], [model.targets["nato"].query])["voice"][0, 1])
+
+
 @pytest.mark.parametrize("temperature", [0.5, 4.0])
 def test_the_voice_temperature_divides_the_voice_logits(tiny_model_dir, temperature):
     model = StanceModel.from_pretrained(tiny_model_dir)
-    base = model.predict(SENTENCE, targets=["nato"]).voice  # one pair: the voice is that pair's
+    base = reported_probability(model)
     model.head_specs["voice"].temperature = temperature
-    scaled = model.predict(SENTENCE, targets=["nato"]).voice
-    assert scaled.label == base.label
-    assert logit(scaled.score) == pytest.approx(logit(base.score) / temperature, rel=1e-3, abs=1e-4)
+    assert logit(reported_probability(model)) == pytest.approx(logit(base) / temperature, rel=1e-3, abs=1e-4)
 
 
 def test_the_stance_temperature_does_not_touch_the_voice(tiny_model_dir):
     model = StanceModel.from_pretrained(tiny_model_dir)
-    base = model.predict(SENTENCE, targets=["nato"]).voice.score
+    base = reported_probability(model)
     model.head_specs["stance"].temperature = 7.0
-    assert model.predict(SENTENCE, targets=["nato"]).voice.score == pytest.approx(base, abs=1e-6)
+    assert reported_probability(model) == pytest.approx(base, abs=1e-6)
 
 
 def stanced(label: str, p: float) -> TargetStance:
@@ -70,3 +76,14 @@ def test_a_summary_needs_one_prediction_per_sentence():
     predictions = [SentencePrediction(s.text, {"nato": stanced("none", 0.9)}, Voice("author", 1.0)) for s in sentences[:2]]
     with pytest.raises(ValueError):
         summarize_article(sentences, predictions, ["nato"])
+
+
+def test_a_sentence_without_a_stance_is_the_authors():
+    """Guide: "A sentence with no stance toward any target has voice author", whatever the voice head reads."""
+    neutral = np.array([[0.05, 0.05, 0.8, 0.1], [0.0, 0.05, 0.05, 0.9]])
+    reported = np.array([[0.1, 0.9], [0.1, 0.9]])
+    assert sentence_voice(reported, neutral)[0] == "author"
+    stanced = np.array([[0.05, 0.9, 0.05, 0.0], [0.0, 0.05, 0.05, 0.9]])
+    label, score = sentence_voice(reported, stanced)
+    assert label == "reported" and score == pytest.approx((1 - 0.05 * 0.95) * 0.9)
+    assert sentence_voice(np.zeros((0, 2)), np.zeros((0, 4))) == ("author", 1.0)

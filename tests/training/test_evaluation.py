@@ -149,12 +149,14 @@ def test_compute_mean_of_targets_voice_articles_and_counts():
     evaluator, stance = _fixed()
     metrics = evaluator.compute(stance, VOICE)
     assert metrics["overall"]["f_avg_mean_of_targets"] == pytest.approx(((4 / 5 + 2 / 3) / 2 + 0.0) / 2)
-    # voice is per sentence: S0 is scored twice (nato, eu) and averaged, (0.45, 0.55) -> reported, right;
-    # S1 right, S2 wrong, S3 right, S5 right, S6 has no gold voice, S7 wrong
+    # voice is per sentence, P(reported) = P(a stance) x P(reported | it), each pair's stance mass
+    # favor + against 0.813 (predicted stanced) or 0.187: S0 is scored twice (nato favor, eu none):
+    # (1 - 0.187 x 0.813) x (0.7 x 0.813 + 0.4 x 0.187) = 0.546 -> reported, right; S1 right;
+    # S2 0.6 x 0.813 = 0.488 -> author, right; S3 right, S5 right, S6 has no gold voice, S7 wrong
     assert metrics["voice"]["support"] == 6
-    assert metrics["voice"]["accuracy"] == pytest.approx(4 / 6)
-    # author TP 2, FN 2 -> 2/3; reported TP 2, FP 2 -> 2/3
-    assert metrics["voice"]["macro_f1"] == pytest.approx(2 / 3)
+    assert metrics["voice"]["accuracy"] == pytest.approx(5 / 6)
+    # author TP 3, FN 1 -> 6/7; reported TP 2, FP 1 -> 4/5
+    assert metrics["voice"]["macro_f1"] == pytest.approx((6 / 7 + 4 / 5) / 2)
     assert metrics["articles"] == {
         "a1": {"f_avg": pytest.approx(0.5), "accuracy": pytest.approx(2 / 3), "rows": 3},
         "a2": {"f_avg": pytest.approx(1 / 3), "accuracy": pytest.approx(0.5), "rows": 2},
@@ -319,17 +321,18 @@ def test_rows_without_an_article_are_scored_like_predict(evaluated):
 
 
 
-def test_voice_is_the_mean_over_scored_pairs_only():
-    """As ``analyze`` makes it: gated pairs carry no voice evidence."""
+def test_voice_is_read_from_the_scored_pairs_that_take_a_stance():
+    """As ``analyze`` makes it: gated pairs carry no voice evidence, nor do pairs without a stance."""
     examples = [
         StanceExample(text="He said Moscow lied.", target=target, label=label, voice="reported", article_id="a", sentence_id=0)
         for target, label in (("russia", "against"), ("west", "none"), ("eu", "none"), ("nato", "none"))
     ]
-    stance = np.tile([[0.1, 0.1, 0.1, 0.7]], (4, 1))
+    stance = np.array([[0.05, 0.85, 0.05, 0.05], [0.0, 0.1, 0.1, 0.8], [0.0, 0.0, 0.1, 0.9], [0.0, 0.0, 0.1, 0.9]])
     voice = np.array([[0.2, 0.8], [1.0, 0.0], [1.0, 0.0], [1.0, 0.0]])
     evaluator = StanceEvaluator(examples)
     assert evaluator.compute(stance, voice, scored=np.array([True, False, False, False]))["voice"]["accuracy"] == 1.0
-    assert evaluator.compute(stance, voice)["voice"]["accuracy"] == 0.0  # every pair counted: author wins
+    assert evaluator.compute(stance, voice)["voice"]["accuracy"] == 1.0  # the pairs without a stance do not outvote it
+    assert evaluator.compute(stance, voice, scored=np.array([False, True, True, True]))["voice"]["accuracy"] == 0.0
     assert evaluator.compute(stance, voice, scored=np.zeros(4, dtype=bool))["voice"]["accuracy"] == 0.0  # none scored: author
 
 
