@@ -7,7 +7,8 @@ Three row shapes are read from JSON Lines or CSV, all following ANNOTATION.md:
 * pointer: a long or wide row without ``text`` but with ``article_id``, ``sentence_id``
   and ``sentence_hash``; the text is joined at load time from ``<article_id>.txt`` in a
   text folder, split with the project's own splitter, so that text under another
-  licence never enters the repository.
+  licence never enters the repository (an ``article_id`` ``euvsdisinfo:<key>`` names a
+  claim title in the EUvsDisinfo table instead: ``CLAIM_TABLES``).
 
 Exports of Label Studio (a ``.json`` list of tasks) and doccano (JSON Lines rows whose
 ``label`` is a list) made from ``stance label`` tasks are read by ``label_tools``.
@@ -43,8 +44,12 @@ MAX_ERRORS_SHOWN = 20
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_URW_DEV = Path("datasets") / "semeval2025-urw" / "dev"
 SHARED_SEMEVAL2023_EN = Path("datasets") / "semeval2023-task3" / "en" / "train-articles-subtask-2"
-SHARED_TEXT_DIRS = (SHARED_URW_DEV, SHARED_SEMEVAL2023_EN)
+SHARED_CLAIMS = Path("datasets") / "euvsdisinfo-claims"
+SHARED_TEXT_DIRS = (SHARED_URW_DEV, SHARED_SEMEVAL2023_EN, SHARED_CLAIMS)
 ARTICLE_NAMES = ("{id}", "{id}.txt", "article{id}.txt")  # an article's text file, as the organisers name it
+# Sources of one-sentence texts: a pointer row's article_id "<source>:<key>" names the title of the
+# row of the source's CSV whose ``id`` (a report URL) ends in <key>; the title is the only sentence.
+CLAIM_TABLES = {"euvsdisinfo": "posts.csv"}
 
 
 class DataError(ValueError):
@@ -310,14 +315,28 @@ def article_text_file(article_id: str, dirs: Iterable[Path]) -> Path | None:
 
 @lru_cache(maxsize=4096)
 def article_sentences(article_id: str, text_dirs: tuple[Path, ...]) -> list[str]:
-    path = article_text_file(article_id, text_dirs)
-    if path is not None:
-        return [s.text for s in split_sentences(path.read_text(encoding="utf-8"))]
+    source, _, key = article_id.partition(":")
+    if source in CLAIM_TABLES and key:
+        table = next((d / CLAIM_TABLES[source] for d in text_dirs if (d / CLAIM_TABLES[source]).is_file()), None)
+        title = claim_titles(table).get(key) if table is not None else None
+        if title is not None:
+            return [title]
+    else:
+        path = article_text_file(article_id, text_dirs)
+        if path is not None:
+            return [s.text for s in split_sentences(path.read_text(encoding="utf-8"))]
     raise SourceTextMissing(
         f"no text for article {article_id} in {', '.join(map(str, text_dirs))}: these labels point at the "
-        f"SemEval-2025 Task 10 or SemEval-2023 Task 3 articles; place the project's shared/ folder beside the "
-        f"repository (or set STANCE_SHARED) so that {' and '.join(map(str, SHARED_TEXT_DIRS))} are found"
+        f"SemEval-2025 Task 10 or SemEval-2023 Task 3 articles or the EUvsDisinfo claims; place the project's shared/ "
+        f"folder beside the repository (or set STANCE_SHARED) so that {', '.join(map(str, SHARED_TEXT_DIRS))} are found"
     )
+
+
+@lru_cache(maxsize=4)
+def claim_titles(table: Path) -> dict[str, str]:
+    """A claim table's titles by the last part of their ``id`` URL."""
+    with table.open(encoding="utf-8", newline="") as handle:
+        return {row["id"].rstrip("/").rsplit("/", 1)[-1]: row["title"] for row in csv.DictReader(handle)}
 
 
 def split_by_article(

@@ -1,8 +1,9 @@
-"""The project's own labelled data: the seed corpus meets its coverage, the real-article
-labels join their text from ../shared, and no sentence of those articles is in the repo."""
+"""The project's own labelled data: the seed corpus meets its coverage, the real-article and
+claim labels join their text from ../shared, and no sentence of those sources is in the repo."""
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 from collections import Counter
@@ -16,6 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 SEEDS = REPO / "seeds"
 URW_DEV = REPO.parent / "shared" / "datasets" / "semeval2025-urw" / "dev"
 SEMEVAL2023_EN = REPO.parent / "shared" / "datasets" / "semeval2023-task3" / "en" / "train-articles-subtask-2"
+CLAIMS = REPO.parent / "shared" / "datasets" / "euvsdisinfo-claims" / "posts.csv"
 needs_shared = pytest.mark.skipif(not URW_DEV.is_dir(), reason="../shared/datasets is not beside the repository")
 
 
@@ -82,8 +84,22 @@ def test_semeval2023_labels_cover_every_sentence_of_their_articles_and_pass_hist
 
 
 @needs_shared
+def test_claim_labels_join_their_titles_and_pass_history_matches():
+    examples = load_examples(SEEDS / "labels" / "euvsdisinfo-claims.jsonl", targets=default_targets())
+    assert len(examples) == 4 * 1000 and all(ex.article_id.startswith("euvsdisinfo:") and ex.sentence_id == 0 for ex in examples)
+    titles = {row["title"] for row in csv.DictReader(CLAIMS.open(encoding="utf-8", newline=""))}
+    assert {ex.text for ex in examples} <= titles
+    counts = Counter((ex.target, ex.label) for ex in examples)
+    assert counts["russia", "favor"] >= 100 and counts["west", "against"] >= 200
+    passes = [json.loads(line) for line in (SEEDS / "labels" / "euvsdisinfo-claims.passes.jsonl").open()]
+    final = [json.loads(line) for line in (SEEDS / "labels" / "euvsdisinfo-claims.jsonl").open()]
+    assert [(p["article_id"], p["sentence_hash"]) for p in passes] == [(r["article_id"], r["sentence_hash"]) for r in final]
+
+
+@needs_shared
 def test_no_sentence_of_the_shared_articles_is_in_the_repository():
-    sentences = set()
+    sentences = {" ".join(row["title"].split()) for row in csv.DictReader(CLAIMS.open(encoding="utf-8", newline=""))}
+    sentences = {title for title in sentences if len(title) >= 40}
     for path in [*URW_DEV.glob("*.txt"), *SEMEVAL2023_EN.glob("*.txt")]:
         for sentence in split_sentences(path.read_text(encoding="utf-8")):
             text = " ".join(sentence.text.split())

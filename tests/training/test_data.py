@@ -273,6 +273,29 @@ def test_pointer_row_past_the_end_of_the_article(tmp_path, article_dir, article_
     assert "art-1 has 5 sentences, no sentence 9" in problem
 
 
+def test_pointer_rows_name_claim_titles(tmp_path, article_dir):
+    """``euvsdisinfo:<key>`` points at the claim whose report URL ends in the key: its title, unsplit, is sentence 0."""
+    claims = tmp_path / "claims"
+    claims.mkdir()
+    title = "NATO provokes Russia. The West lies."  # two sentences to the splitter, one claim
+    write_csv(
+        claims / "posts.csv",
+        [
+            {"date": "2020-01-02", "id": "https://euvsdisinfo.eu/report/nato-provokes/", "title": title},
+            {"date": "2020-01-03", "id": "https://euvsdisinfo.eu/report/other-claim/", "title": "Another claim"},
+        ],
+    )
+    row = {"article_id": "euvsdisinfo:nato-provokes", "sentence_id": 0, "sentence_hash": sentence_hash(title), "nato": "against"}
+    path = write_jsonl(tmp_path / "claims.jsonl", [row, {**row, "article_id": "euvsdisinfo:no-such-claim"}])
+    (problem,) = problems_of(path, [article_dir, claims])
+    assert problem.startswith(f"{path}:2: ") and "no text for article euvsdisinfo:no-such-claim" in problem
+    path = write_jsonl(tmp_path / "claim.jsonl", [row])
+    (example,) = load(path, [article_dir, claims])
+    assert (example.text, example.target, example.label, example.article_id) == (title, "nato", "against", "euvsdisinfo:nato-provokes")
+    (problem,) = problems_of(path, [article_dir])  # no claim table among the text folders
+    assert "no text for article euvsdisinfo:nato-provokes" in problem
+
+
 def test_pointer_row_whose_article_is_missing(tmp_path, article_dir):
     path = write_jsonl(
         tmp_path / "pointers.jsonl",
