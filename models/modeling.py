@@ -9,15 +9,13 @@ from pathlib import Path
 
 import numpy as np
 from stance.models.backbone import Backbone
-from stance.models.config import TARGETS_NAME, ModelConfig
+from stance.models.config import DEFAULT_MODEL_DIR, SHIPPED_MODELS, TARGETS_NAME, ModelConfig, model_folder
 from stance.models.core import SCORING_BATCH_SIZE, TaskModel
 from stance.models.heads import HeadSpec
 from stance.models.predictions import ArticleAnalysis, SentencePrediction, TargetStance, Voice, summarize_article
 from stance.models.sentences import split_sentences
 from stance.models.targets import Target, TargetSet, default_targets
 from stance.models.tasks import STANCE_LABELS, STANCE_TASK, VOICE_LABELS, StanceSettings, sentence_voice, stance_heads
-
-DEFAULT_MODEL_DIR = Path(__file__).with_name("default")
 
 __all__ = ["DEFAULT_MODEL_DIR", "SCORING_BATCH_SIZE", "STANCE_LABELS", "VOICE_LABELS", "StanceModel", "StanceSettings"]
 
@@ -71,7 +69,8 @@ class StanceModel(TaskModel):
     def from_pretrained(
         cls, directory: str | os.PathLike | None = None, *, runtime: str = "torch", trainable: bool = False, export: bool = True
     ) -> StanceModel:
-        """Load a saved model; with no folder, the default model shipped in ``models/default``.
+        """Load a saved model folder, or a shipped model by name: ``"default"`` (also with no
+        argument) or ``"accurate"`` (all-mpnet-base-v2: ``make accurate-encoder`` first).
 
         ``runtime="onnx"`` scores through int8 ONNX Runtime (the ``fast`` extra), exported once
         into ``<directory>/onnx/``; the torch encoder weights are then never kept in memory.
@@ -80,14 +79,13 @@ class StanceModel(TaskModel):
         ``"auto"``: onnx when the extra is installed, else torch. ``trainable=True`` keeps LoRA
         adapters apart from the encoder (as training left them) so that training can go on.
         """
-        if directory is None:
-            if not (DEFAULT_MODEL_DIR / "config.json").is_file():
-                raise FileNotFoundError(
-                    f"no default model at {DEFAULT_MODEL_DIR}: pass a model folder, or train one with "
-                    "`stance train --data seeds/corpus.jsonl --output runs/my-model`"
-                )
-            directory = DEFAULT_MODEL_DIR
-        return cls.load_folder(directory, runtime=runtime, trainable=trainable, export=export)
+        folder = model_folder(directory)
+        if folder in SHIPPED_MODELS.values() and not (folder / "config.json").is_file():
+            raise FileNotFoundError(
+                f"no shipped model at {folder}: pass a model folder, or train one with "
+                "`stance train --data seeds/corpus.jsonl --output runs/my-model`"
+            )
+        return cls.load_folder(folder, runtime=runtime, trainable=trainable, export=export)
 
     @classmethod
     def _assemble(cls, backbone: Backbone, config: ModelConfig, directory: Path) -> StanceModel:

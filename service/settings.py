@@ -25,7 +25,7 @@ class ServiceSettings:
     only caps how many wait. ``max_batch`` counts sentences sent to the model at once.
     """
 
-    model_dir: str | None = None  # None: the default model shipped in models/default
+    model_dir: str | None = None  # None: the default model shipped in models/default; "accurate": models/accurate
     frames_model_dir: str | None = None  # None: the shipped models/frames-default when present; "off": no frames
     narratives_model_dir: str | None = None  # None: the shipped models/narratives-default when present; "off": no narratives
     max_inputs: int = 64  # sentences per /v1/predict request
@@ -98,16 +98,17 @@ def available_cores() -> int:
 
 def resolve_model_dir(model_dir: str | os.PathLike | None) -> Path:
     """The model folder to serve, failing early with a message a person can act on."""
-    from stance.models import DEFAULT_MODEL_DIR
+    from stance.models.config import SHIPPED_MODELS, model_folder
 
-    if model_dir is None:
-        if not (DEFAULT_MODEL_DIR / "config.json").is_file():
+    path = model_folder(model_dir)
+    if path in SHIPPED_MODELS.values():
+        if not (path / "config.json").is_file():
             raise FileNotFoundError(
-                f"no default model at {DEFAULT_MODEL_DIR}: serve a trained folder with `stance serve --model DIR` "
+                f"no shipped model at {path}: serve a trained folder with `stance serve --model DIR` "
                 "(or STANCE_MODEL_DIR), or train one with `stance train --data seeds/corpus.jsonl --output runs/my-model`"
             )
-        return DEFAULT_MODEL_DIR
-    path = Path(model_dir).expanduser()
+        return path
+    path = path.expanduser()
     if not path.is_dir():
         raise FileNotFoundError(f"model folder {path} does not exist")
     if not (path / "config.json").is_file():

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import stance.models.modeling as modeling
 from jsonl_rows import write_jsonl
 from stance.models import STANCE_LABELS, StanceModel, split_sentences
+from stance.models.config import SHIPPED_MODELS
 
 from stance.cli import main
 
@@ -292,10 +292,13 @@ def test_predict_without_a_model(tmp_path, monkeypatch, capsys):
     output = tmp_path / "scored.jsonl"
     assert main(["predict", "--model", str(tmp_path / "nope"), "--input", str(source), "--output", str(output)]) == 2
     assert "not a stance model folder" in capsys.readouterr().err
-    monkeypatch.setattr(modeling, "DEFAULT_MODEL_DIR", tmp_path / "default")
+    monkeypatch.setitem(SHIPPED_MODELS, "default", tmp_path / "default")
     assert main(["predict", "--input", str(source), "--output", str(output)]) == 2
     err = capsys.readouterr().err
-    assert "no default model" in err and "stance train" in err
+    assert f"no shipped model at {tmp_path / 'default'}" in err and "stance train" in err
+    monkeypatch.setitem(SHIPPED_MODELS, "accurate", tmp_path / "accurate")  # a shipped model by name
+    assert main(["predict", "--model", "accurate", "--input", str(source), "--output", str(output)]) == 2
+    assert f"no shipped model at {tmp_path / 'accurate'}" in capsys.readouterr().err
     assert not output.exists()
 
 

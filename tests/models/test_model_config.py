@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
 from stance.models import StanceModel
+from stance.models.config import DEFAULT_MODEL_DIR, SHIPPED_MODELS, model_folder
 from stance.models.validation import ConfigError, check_config
 
 SENTENCE = "Serbia will never join NATO."
@@ -182,3 +184,10 @@ def test_an_adapter_over_an_unknown_encoder_is_refused_not_fetched(tmp_path):
 def test_not_a_stance_config(tmp_path, config):
     with pytest.raises(ConfigError, match="no 'stance' section"):
         check_config(config, folder=tmp_path)
+
+
+def test_shipped_models_are_found_by_name_and_anything_else_is_a_path(tmp_path):
+    assert model_folder(None) == DEFAULT_MODEL_DIR == SHIPPED_MODELS["default"] == model_folder("default")
+    assert model_folder("accurate") == SHIPPED_MODELS["accurate"] == DEFAULT_MODEL_DIR.with_name("accurate")
+    assert model_folder("./accurate") == Path("accurate")  # a folder of one's own named like a shipped model
+    assert model_folder(tmp_path / "default") == tmp_path / "default"

@@ -8,10 +8,10 @@ import math
 import numpy as np
 import pytest
 import stance.models.core as core
-import stance.models.modeling as modeling
 import torch
 from safetensors.torch import load_file
 from stance.models import STANCE_LABELS, VOICE_LABELS, StanceModel, split_sentences
+from stance.models.config import SHIPPED_MODELS
 from stance.models.tasks import sentence_voice
 
 SENTENCES = [
@@ -241,18 +241,20 @@ def test_a_failure_after_the_weights_also_cleans_up(full_model, tmp_path):
 
 
 def test_default_model_missing_says_how_to_get_one(tmp_path, monkeypatch):
-    monkeypatch.setattr(modeling, "DEFAULT_MODEL_DIR", tmp_path / "default")
-    with pytest.raises(FileNotFoundError, match="no default model") as error:
+    monkeypatch.setitem(SHIPPED_MODELS, "default", tmp_path / "default")
+    with pytest.raises(FileNotFoundError, match="no shipped model") as error:
         StanceModel.from_pretrained()
     assert str(tmp_path / "default") in str(error.value)
     assert "stance train" in str(error.value)
 
 
-def test_no_folder_loads_the_default_model(tiny_model_dir, monkeypatch):
-    monkeypatch.setattr(modeling, "DEFAULT_MODEL_DIR", tiny_model_dir)
+def test_no_folder_loads_the_default_model_and_a_name_its_shipped_model(tiny_model_dir, monkeypatch):
+    monkeypatch.setitem(SHIPPED_MODELS, "default", tiny_model_dir)
+    monkeypatch.setitem(SHIPPED_MODELS, "accurate", tiny_model_dir)
     default = StanceModel.from_pretrained()
     named = StanceModel.from_pretrained(tiny_model_dir)
     assert np.array_equal(_probabilities(default)[0], _probabilities(named)[0])
+    assert np.array_equal(_probabilities(StanceModel.from_pretrained("accurate"))[0], _probabilities(named)[0])
 
 
 def test_trainable_keeps_the_adapters_apart(saved_lora):

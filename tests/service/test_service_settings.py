@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import stance.models
+from stance.models.config import SHIPPED_MODELS
 from stance.service.settings import ServiceSettings, available_cores, resolve_model_dir
 
 
@@ -44,13 +44,18 @@ def test_threads_default_to_the_cores():
 
 
 def test_missing_default_model_fails_with_a_clear_message(monkeypatch, tmp_path):
-    monkeypatch.setattr(stance.models, "DEFAULT_MODEL_DIR", tmp_path / "default")
-    with pytest.raises(FileNotFoundError, match="no default model .*stance serve --model DIR"):
+    monkeypatch.setitem(SHIPPED_MODELS, "default", tmp_path / "default")
+    with pytest.raises(FileNotFoundError, match="no shipped model .*stance serve --model DIR"):
         resolve_model_dir(None)
     from stance.service.app import serve
 
-    with pytest.raises(FileNotFoundError, match="no default model"):
+    with pytest.raises(FileNotFoundError, match="no shipped model"):
         serve(model_dir=None, port=0, settings=ServiceSettings())
+
+
+def test_a_shipped_model_is_served_by_name(monkeypatch, tiny_model_dir):
+    monkeypatch.setitem(SHIPPED_MODELS, "accurate", tiny_model_dir)
+    assert resolve_model_dir("accurate") == tiny_model_dir
 
 
 def test_model_dir_errors(tmp_path, tiny_model_dir):
