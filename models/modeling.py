@@ -189,13 +189,11 @@ def _sentence_predictions(
     """Per sentence: scored pairs from the model, gated pairs from the gate's prior, the voice by ``sentence_voice``."""
     prior = settings.prior_probabilities()
     per_sentence: list[dict[str, np.ndarray]] = [{} for _ in texts]
-    voices: list[list[np.ndarray]] = [[] for _ in texts]
-    stanced: list[list[np.ndarray]] = [[] for _ in texts]
+    rows_of: list[list[int]] = [[] for _ in texts]  # each sentence's scored pairs
     windows = [1] * len(texts)
     for row, (i, target) in enumerate(pairs):
         per_sentence[i][target.name] = scores["stance"][row]
-        voices[i].append(scores["voice"][row])
-        stanced[i].append(scores["stance"][row])
+        rows_of[i].append(row)
         windows[i] = max(windows[i], int(scores["windows"][row]))
     results = []
     for i, text in enumerate(texts):
@@ -209,6 +207,6 @@ def _sentence_predictions(
                 scores={label: float(p) for label, p in zip(STANCE_LABELS, probs, strict=True)},
                 scored=scored,
             )
-        voice_label, voice_score = sentence_voice(np.array(voices[i]), np.array(stanced[i]))
+        voice_label, voice_score = sentence_voice(scores["voice"][rows_of[i]], scores["stance"][rows_of[i]])
         results.append(SentencePrediction(text=text, stance=stances, voice=Voice(voice_label, voice_score), windows=windows[i]))
     return results
