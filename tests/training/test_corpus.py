@@ -84,16 +84,23 @@ def test_semeval2023_labels_cover_every_sentence_of_their_articles_and_pass_hist
 
 
 @needs_shared
-def test_claim_labels_join_their_titles_and_pass_history_matches():
-    examples = load_examples(SEEDS / "labels" / "euvsdisinfo-claims.jsonl", targets=default_targets())
+@pytest.mark.parametrize("name", ["euvsdisinfo-claims", "euvsdisinfo-claims-2"])
+def test_claim_labels_join_their_titles_and_pass_history_matches(name):
+    examples = load_examples(SEEDS / "labels" / f"{name}.jsonl", targets=default_targets())
     assert len(examples) == 4 * 2000 and all(ex.article_id.startswith("euvsdisinfo:") and ex.sentence_id == 0 for ex in examples)
     titles = {row["title"] for row in csv.DictReader(CLAIMS.open(encoding="utf-8", newline=""))}
     assert {ex.text for ex in examples} <= titles
     counts = Counter((ex.target, ex.label) for ex in examples)
     assert counts["russia", "favor"] >= 200 and counts["west", "against"] >= 400
-    passes = [json.loads(line) for line in (SEEDS / "labels" / "euvsdisinfo-claims.passes.jsonl").open()]
-    final = [json.loads(line) for line in (SEEDS / "labels" / "euvsdisinfo-claims.jsonl").open()]
+    passes = [json.loads(line) for line in (SEEDS / "labels" / f"{name}.passes.jsonl").open()]
+    final = [json.loads(line) for line in (SEEDS / "labels" / f"{name}.jsonl").open()]
     assert [(p["article_id"], p["sentence_hash"]) for p in passes] == [(r["article_id"], r["sentence_hash"]) for r in final]
+
+
+@needs_shared
+def test_the_claim_batches_share_no_title():
+    keys = [{json.loads(line)["article_id"] for line in (SEEDS / "labels" / f"{name}.jsonl").open()} for name in ("euvsdisinfo-claims", "euvsdisinfo-claims-2")]
+    assert all(len(batch) == 2000 for batch in keys) and not keys[0] & keys[1]
 
 
 @needs_shared
