@@ -18,6 +18,7 @@ SEEDS = REPO / "seeds"
 URW_DEV = REPO.parent / "shared" / "datasets" / "semeval2025-urw" / "dev"
 SEMEVAL2023_EN = REPO.parent / "shared" / "datasets" / "semeval2023-task3" / "en" / "train-articles-subtask-2"
 CLAIMS = REPO.parent / "shared" / "datasets" / "euvsdisinfo-claims" / "posts.csv"
+CLAIM_BATCHES = ("euvsdisinfo-claims", "euvsdisinfo-claims-2")  # seeds/labels files of claim labels
 needs_shared = pytest.mark.skipif(not URW_DEV.is_dir(), reason="../shared/datasets is not beside the repository")
 
 
@@ -84,7 +85,7 @@ def test_semeval2023_labels_cover_every_sentence_of_their_articles_and_pass_hist
 
 
 @needs_shared
-@pytest.mark.parametrize("name", ["euvsdisinfo-claims", "euvsdisinfo-claims-2"])
+@pytest.mark.parametrize("name", CLAIM_BATCHES)
 def test_claim_labels_join_their_titles_and_pass_history_matches(name):
     examples = load_examples(SEEDS / "labels" / f"{name}.jsonl", targets=default_targets())
     assert len(examples) == 4 * 2000 and all(ex.article_id.startswith("euvsdisinfo:") and ex.sentence_id == 0 for ex in examples)
@@ -97,9 +98,8 @@ def test_claim_labels_join_their_titles_and_pass_history_matches(name):
     assert [(p["article_id"], p["sentence_hash"]) for p in passes] == [(r["article_id"], r["sentence_hash"]) for r in final]
 
 
-@needs_shared
 def test_the_claim_batches_share_no_title():
-    keys = [{json.loads(line)["article_id"] for line in (SEEDS / "labels" / f"{name}.jsonl").open()} for name in ("euvsdisinfo-claims", "euvsdisinfo-claims-2")]
+    keys = [{json.loads(line)["article_id"] for line in (SEEDS / "labels" / f"{name}.jsonl").open()} for name in CLAIM_BATCHES]
     assert all(len(batch) == 2000 for batch in keys) and not keys[0] & keys[1]
 
 
