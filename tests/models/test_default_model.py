@@ -1,40 +1,23 @@
-"""Behaviour checklist for the shipped models (``default``, and ``accurate`` where its encoder's
-packages are installed: ``make accurate-encoder``): clear sentences of the seed article,
+"""Behaviour checklist for the shipped models (``default`` where its encoder's packages are
+installed, as ``make install`` does, and ``minilm``): clear sentences of the seed article,
 implicit references, negation, and sentences that concern no target."""
 
 from __future__ import annotations
 
-import importlib.metadata
 from pathlib import Path
 
 import pytest
+from shipped_models import skip_unless_available
 from stance.models import StanceModel, split_sentences
-from stance.models.config import SHIPPED_MODELS
-from stance.models.encoders import SPLIT_ENCODERS
 
 SEED_ARTICLE = Path(__file__).resolve().parents[2] / "seeds" / "000_f2f505aecd180d60.txt"
 
 
-def installed(distribution: str) -> bool:
-    try:
-        importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    return True
-
-
 def shipped(name: str):
-    missing = [part for part in SPLIT_ENCODERS["all-mpnet-base-v2"] if not installed(part)] if name == "accurate" else []
-    return pytest.param(
-        name,
-        marks=[
-            pytest.mark.skipif(not (SHIPPED_MODELS[name] / "config.json").is_file(), reason=f"no shipped {name} model"),
-            pytest.mark.skipif(bool(missing), reason="the accurate model's encoder is not installed (make accurate-encoder)"),
-        ],
-    )
+    return pytest.param(name, marks=skip_unless_available(name))
 
 
-@pytest.fixture(scope="module", params=[shipped("default"), shipped("accurate")])
+@pytest.fixture(scope="module", params=[shipped("default"), shipped("minilm")])
 def model(request) -> StanceModel:
     return StanceModel.from_pretrained(request.param)
 
@@ -68,7 +51,7 @@ def test_clear_sentences_of_the_seed_article(model, seed_sentences, fragment, ta
 
 
 # Misses its model card lists, as (model name, fragment, target): the label the model gives instead.
-KNOWN_MISSES = {("stance-mpnet-accurate", "refused to align its foreign policies with the 27-nation bloc", "eu"): "neutral"}
+KNOWN_MISSES = {("stance-mpnet-default", "refused to align its foreign policies with the 27-nation bloc", "eu"): "neutral"}
 
 
 def test_an_accusation_by_western_officials_is_reported_voice(model, seed_sentences):

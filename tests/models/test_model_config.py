@@ -188,6 +188,7 @@ def test_not_a_stance_config(tmp_path, config):
 
 def test_shipped_models_are_found_by_name_and_anything_else_is_a_path(tmp_path):
     assert model_folder(None) == DEFAULT_MODEL_DIR == SHIPPED_MODELS["default"] == model_folder("default")
-    assert model_folder("accurate") == SHIPPED_MODELS["accurate"] == DEFAULT_MODEL_DIR.with_name("accurate")
-    assert model_folder("./accurate") == Path("accurate")  # a folder of one's own named like a shipped model
+    assert model_folder("minilm") == SHIPPED_MODELS["minilm"] == DEFAULT_MODEL_DIR.with_name("minilm")
+    assert model_folder("accurate") == DEFAULT_MODEL_DIR  # the default's name before 1.2.0
+    assert model_folder("./minilm") == Path("minilm")  # a folder of one's own named like a shipped model
     assert model_folder(tmp_path / "default") == tmp_path / "default"

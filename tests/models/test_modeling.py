@@ -250,11 +250,11 @@ def test_default_model_missing_says_how_to_get_one(tmp_path, monkeypatch):
 
 def test_no_folder_loads_the_default_model_and_a_name_its_shipped_model(tiny_model_dir, monkeypatch):
     monkeypatch.setitem(SHIPPED_MODELS, "default", tiny_model_dir)
-    monkeypatch.setitem(SHIPPED_MODELS, "accurate", tiny_model_dir)
+    monkeypatch.setitem(SHIPPED_MODELS, "minilm", tiny_model_dir)
     default = StanceModel.from_pretrained()
     named = StanceModel.from_pretrained(tiny_model_dir)
     assert np.array_equal(_probabilities(default)[0], _probabilities(named)[0])
-    assert np.array_equal(_probabilities(StanceModel.from_pretrained("accurate"))[0], _probabilities(named)[0])
+    assert np.array_equal(_probabilities(StanceModel.from_pretrained("minilm"))[0], _probabilities(named)[0])
 
 
 def test_trainable_keeps_the_adapters_apart(saved_lora):

@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from shipped_models import skip_unless_available
 from stance.models import DEFAULT_MODEL_DIR
 from svc_helpers import SEED_ARTICLE, settings_for, wait_until
 
@@ -193,7 +194,7 @@ def test_the_page_shows_server_errors(make_app, page_for):
         assert page.locator("#article").is_visible()
 
 
-@pytest.mark.skipif(not (DEFAULT_MODEL_DIR / "config.json").is_file(), reason="no shipped default model in models/default")
+@skip_unless_available("default")
 def test_the_default_model_marks_never_join_nato_as_against(page_for):
     from stance.service.app import create_app
 

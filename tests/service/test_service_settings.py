@@ -54,8 +54,8 @@ def test_missing_default_model_fails_with_a_clear_message(monkeypatch, tmp_path)
 
 
 def test_a_shipped_model_is_served_by_name(monkeypatch, tiny_model_dir):
-    monkeypatch.setitem(SHIPPED_MODELS, "accurate", tiny_model_dir)
-    assert resolve_model_dir("accurate") == tiny_model_dir
+    monkeypatch.setitem(SHIPPED_MODELS, "minilm", tiny_model_dir)
+    assert resolve_model_dir("minilm") == tiny_model_dir
 
 
 def test_model_dir_errors(tmp_path, tiny_model_dir):
