@@ -113,17 +113,17 @@ def main() -> None:
     )
     args = parser.parse_args()
     _, dev = default_split()
-    rows, kept = {}, {}
+    row_of, kept = {}, {}
     for folder in args.models:
         model = StanceModel.from_pretrained(folder, runtime=args.runtime)
-        rows[folder] = scores(model, dev)
+        row_of[folder] = scores(model, dev)
         if args.speed:
             kept[folder] = model
     for folder, speeds in speeds_in_turns(kept, dev).items():
-        rows[folder].update(speeds)
+        row_of[folder].update(speeds)
     groups: dict[str, list[dict[str, float]]] = defaultdict(list)
     for folder in args.models:
-        groups[recipe(folder)].append(rows[folder])
+        groups[recipe(folder)].append(row_of[folder])
     columns = (*COLUMNS, "speed", "article speed") if args.speed else COLUMNS
     speed_header = f" sentences/s, 4 targets ({args.runtime}) | sentences/s in articles (analyze, gate on) |"
     print(f"| model | seeds | {HEADER} |" + (speed_header if args.speed else ""))

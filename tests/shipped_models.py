@@ -4,10 +4,9 @@
 from __future__ import annotations
 
 import importlib.metadata
-import json
 
 import pytest
-from stance.models.config import SHIPPED_MODELS
+from stance.models.config import SHIPPED_MODELS, read_config
 from stance.models.encoders import SPLIT_ENCODERS
 
 
@@ -21,10 +20,9 @@ def _installed(distribution: str) -> bool:
 
 def why_unavailable(name: str) -> str | None:
     """The reason a shipped model cannot load here, or None."""
-    config = SHIPPED_MODELS[name] / "config.json"
-    if not config.is_file():
+    if not (SHIPPED_MODELS[name] / "config.json").is_file():
         return f"no shipped {name} model"
-    encoder = json.loads(config.read_text(encoding="utf-8"))["backbone"]["encoder"]["name_or_path"]
+    encoder = read_config(SHIPPED_MODELS[name])[0].backbone["encoder"]["name_or_path"]
     if any(not _installed(part) for part in SPLIT_ENCODERS.get(encoder, ())):
         return f"the {name} model's encoder {encoder} is not installed (make install)"
     return None
