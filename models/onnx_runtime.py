@@ -48,6 +48,13 @@ OUTPUT_SUFFIX = "_logits"  # a head's output is named <head>_logits
 KEEP_FLOAT = (r"layer\.\d+/output/dense/MatMul$",)
 
 
+def float_matmuls(model) -> Sequence[str]:
+    """The MatMuls ``model``'s int8 export keeps in float: ``KEEP_FLOAT``, or none where its settings
+    ask for the faster export (``int8_ffn_output``)."""
+    settings = getattr(model, "settings", None)
+    return () if getattr(settings, "int8_ffn_output", False) else KEEP_FLOAT
+
+
 def _require_onnx() -> None:
     """Fail with an install hint (a RuntimeError, which the CLI reports) when the extra is missing."""
     missing = missing_onnx_packages()
@@ -82,7 +89,7 @@ def export_onnx(
     * keeping the FFN output projections float (``KEEP_FLOAT``) cut label flips by ~40%
       (17 instead of 30 of 3,436 rows on seeds/corpus.jsonl) but runs ~27% slower than
       quantising every MatMul (142 against 195 sentences/s; fp32 torch: 48);
-      ``keep_float=()`` is the faster, less faithful choice;
+      ``keep_float=()`` (a model's ``int8_ffn_output`` option) is the faster, less faithful choice;
     * quantising the embedding table too (23 MB instead of 59 MB) flipped more labels;
     * fusing the graph offline with ONNX Runtime's transformer optimiser (Attention,
       SkipLayerNorm) ran 20% slower than letting the session optimise the plain graph.
@@ -337,7 +344,7 @@ def use_onnx(
     if not _fresh(path, fingerprint):
         if not export:
             return None
-        export_onnx(model, path, quantize=quantize)
+        export_onnx(model, path, quantize=quantize, keep_float=float_matmuls(model))
         _record(path, fingerprint)
     runtime = OnnxRuntime(path, threads=threads)
     model.runtime = runtime

@@ -38,15 +38,23 @@ class StanceSettings:
     # How the model reads a sentence: "pair" encodes it with each target's query text, once per
     # target; "sentence" encodes it once for all its targets (``models/sentence_reader.py``).
     reader: str = "pair"
+    # The int8 ONNX export quantises each layer's second FFN projection too (the export keeps it in
+    # float by default: ``KEEP_FLOAT`` in ``models/onnx_runtime.py``): faster, a little less faithful.
+    int8_ffn_output: bool = False
 
     def __post_init__(self) -> None:
         if self.reader not in READERS:
             raise ValueError(f"reader must be one of {', '.join(READERS)}, not {self.reader!r}")
 
     def options(self) -> dict:
-        """As saved in config.json; ``reader`` only when not the pair reader, so older folders read as before."""
+        """As saved in config.json; ``reader`` and ``int8_ffn_output`` only when not their defaults, so older
+        folders read (and keep their ONNX exports) as before."""
         options = {"gate": self.gate, "gate_window": list(self.gate_window), "gate_prior": dict(self.gate_prior)}
-        return options if self.reader == "pair" else {**options, "reader": self.reader}
+        if self.reader != "pair":
+            options["reader"] = self.reader
+        if self.int8_ffn_output:
+            options["int8_ffn_output"] = True
+        return options
 
     def gate_contexts(self, sentences: Sequence[str]) -> list[str]:
         """What the gate reads for each sentence of one article: the sentence and its window."""

@@ -71,6 +71,8 @@ def _check_current(config: Mapping[str, Any], where: Path) -> None:
     _check_gate(options, lambda field, problem: fail(f"options.{field}", problem, options.get(field)))
     if options.get("reader", "pair") not in READERS:
         fail("options.reader", f"must be one of {', '.join(READERS)}", options["reader"])
+    if "int8_ffn_output" in options and not isinstance(options["int8_ffn_output"], bool):
+        fail("options.int8_ffn_output", "must be true or false", options["int8_ffn_output"])
     for field in ("model_name", "model_version"):
         if field in config and not isinstance(config[field], str):
             fail(field, "must be a string", config[field])

@@ -101,6 +101,12 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--name", default="stance-model", help="model name recorded in its card")
     train.add_argument("--model-version", default="0", help="model version recorded in its config and card (shown by /v1/info)")
     train.add_argument("--text-dir", action="append", help="folder of <article_id>.txt for pointer rows (repeatable)")
+    train.add_argument(
+        "--int8-ffn-output",
+        action=argparse.BooleanOptionalAction,
+        help="stance: the int8 ONNX export also quantises each layer's second FFN projection (faster, a little less faithful; "
+        "the default model ships with it on); default: off, or as the --init-model has it",
+    )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(run=_train)
 
@@ -255,6 +261,7 @@ def _train(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         **({"batch_size": args.batch_size} if args.batch_size else {}),
         reader=args.reader,
+        **({"int8_ffn_output": args.int8_ffn_output} if args.int8_ffn_output is not None else {}),
         **({"teacher": args.teacher, "distill_weight": args.distill_weight} if args.teacher else {}),
         learning_rate=args.learning_rate,
         class_weighting=args.class_weighting,

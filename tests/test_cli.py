@@ -423,16 +423,20 @@ def test_train_goes_on_from_a_saved_model(tmp_path, tiny_encoder, capsys):
     first, second = tmp_path / "first", tmp_path / "second"
     common = ["--data", str(data), "--epochs", "1", "--batch-size", "8", "--quiet"]
     assert main(["train", *common, "--output", str(first), "--encoder", str(tiny_encoder), "--max-length", "32", "--lora-rank", "4"]) == 0
-    assert main(["train", *common, "--output", str(second), "--init-model", str(first), "--model-version", "2.1"]) == 0
+    assert main(["train", *common, "--output", str(second), "--init-model", str(first), "--model-version", "2.1", "--int8-ffn-output"]) == 0
     config = json.loads((second / "training_config.json").read_text(encoding="utf-8"))
     assert config["training"]["init_model"] == str(first)
-    assert json.loads((second / "config.json").read_text(encoding="utf-8"))["model_version"] == "2.1"
+    saved = json.loads((second / "config.json").read_text(encoding="utf-8"))
+    assert saved["model_version"] == "2.1" and saved["options"]["int8_ffn_output"] is True
+    assert "int8_ffn_output" not in json.loads((first / "config.json").read_text(encoding="utf-8"))["options"]
     assert (config["training"]["lora_rank"], config["training"]["max_length"]) == (4, 32)  # the model's own, not the defaults
     texts = [row["text"] for row in LABELLED]
     one, two = StanceModel.from_pretrained(first), StanceModel.from_pretrained(second)
     assert one.backbone.settings.encoder == two.backbone.settings.encoder
     scores = [[p.stance["nato"].scores["favor"] for p in m.predict(texts)] for m in (one, two)]
     assert not np.allclose(scores[0], scores[1], atol=1e-5)
+    assert main(["train", *common, "--output", str(tmp_path / "fourth"), "--init-model", str(second)]) == 0
+    assert json.loads((tmp_path / "fourth" / "config.json").read_text(encoding="utf-8"))["options"]["int8_ffn_output"] is True  # kept
     capsys.readouterr()
     assert main(["train", *common, "--output", str(tmp_path / "third"), "--init-model", str(first), "--targets-file", "x.json"]) == 2
     assert "--init-model keeps" in capsys.readouterr().err

@@ -29,6 +29,7 @@ class TrainingArguments:
     reader: str = "pair"  # "pair": a sentence with each target's query; "sentence": once for all targets
     teacher: str | None = None  # a stance model whose probabilities a sentence-reader student also learns
     distill_weight: float = 1.0  # weight of the teacher's soft targets beside the gold loss
+    int8_ffn_output: bool | None = None  # the saved model's faster int8 export (models/tasks.py); None: as before
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:

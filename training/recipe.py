@@ -72,8 +72,8 @@ def train_model(
     if encoder_layers is not None and not frozen_encoder:
         raise ValueError("--encoder-layers is for a head on a frozen encoder: add --frozen-encoder (frames, narratives)")
     if task != "stance":
-        if init_model or targets_file or reader:
-            raise ValueError(f"--init-model, --targets-file and --reader are for the stance task, not {task}")
+        if init_model or targets_file or reader or options.get("int8_ffn_output") is not None:
+            raise ValueError(f"--init-model, --targets-file, --reader and --int8-ffn-output are for the stance task, not {task}")
         if frozen_encoder:
             return _train_article_head(task, rows, output, labels_file=labels_file, encoder=encoder, lora_rank=lora_rank, max_length=max_length,
                                        encoder_layers=encoder_layers, before_save=before_save, **options)  # fmt: skip

@@ -53,6 +53,8 @@ class Trainer:
         self.model = model or self.task.new_model(args, targets)
         self.model.settings.model_name = args.model_name
         self.model.settings.model_version = args.model_version
+        if args.int8_ffn_output is not None:
+            self.model.settings.int8_ffn_output = args.int8_ffn_output
         self.progress = progress
         self.device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else ("cpu" if args.device == "auto" else args.device))
 

@@ -23,6 +23,7 @@ PLACES = {
     "gate": ("options", "gate"),
     "gate_window": ("options", "gate_window"),
     "gate_prior": ("options", "gate_prior"),
+    "int8_ffn_output": ("options", "int8_ffn_output"),
     "max_length": ("backbone", "max_length"),
     "lora": ("backbone", "lora"),
     "encoder": ("backbone", "encoder"),
@@ -55,6 +56,7 @@ def folder_with(tiny_model_dir, tmp_path, **changes):
         ({"gate_window": "3:2"}, "options.gate_window"),
         ({"max_length": 100_000}, "backbone.max_length"),
         ({"gate": "yes"}, "options.gate"),
+        ({"int8_ffn_output": "yes"}, "options.int8_ffn_output"),
         ({"lora": {"r": 16, "alpha": 32, "dropout": 0.0}, "encoder": {"name_or_path": "some-org/some-hub-model"}}, "backbone.encoder"),
     ],
 )

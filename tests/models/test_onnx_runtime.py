@@ -244,3 +244,31 @@ def test_the_user_cache_is_stance_cache_then_xdg_then_home(tmp_path, monkeypatch
     assert user_cache_dir() == tmp_path / "xdg" / "stance"
     monkeypatch.delenv("XDG_CACHE_HOME")
     assert user_cache_dir() == tmp_path / "home" / ".cache" / "stance"
+
+
+def _float_ffn_outputs(path) -> list[str]:
+    import onnx
+
+    return [node.name for node in onnx.load(str(path)).graph.node if node.op_type == "MatMul" and "output/dense" in node.name]
+
+
+def test_int8_ffn_output_quantises_the_ffn_output_projections_too(tiny_model_dir, tmp_path):
+    import json
+
+    model_dir = shutil.copytree(tiny_model_dir, tmp_path / "model", ignore=shutil.ignore_patterns("onnx"))
+    default = use_onnx(StanceModel.from_pretrained(model_dir), model_dir=model_dir)
+    assert len(_float_ffn_outputs(default.path)) == 2  # one a layer of the tiny encoder, kept in float
+    fingerprint = model_fingerprint(StanceModel.from_pretrained(model_dir), model_dir)
+
+    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    config["options"]["int8_ffn_output"] = True
+    (model_dir / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    model = StanceModel.from_pretrained(model_dir, runtime="onnx")
+    assert model.settings.int8_ffn_output
+    assert model_fingerprint(model, model_dir) != fingerprint  # the old export is not reused
+    assert _float_ffn_outputs(model.runtime.path) == []
+    prediction = model.predict("Putin said the West was hostile to Russia.")
+    assert prediction.stance["russia"].scored
+
+    model.save_pretrained(tmp_path / "saved")
+    assert json.loads((tmp_path / "saved" / "config.json").read_text(encoding="utf-8"))["options"]["int8_ffn_output"] is True

@@ -125,4 +125,4 @@ def test_train_and_evaluate_a_narratives_model_from_the_command_line(articles, t
     assert main(["evaluate", "--task", "frames", "--model", str(output), "--data", str(data), "--out", str(out)]) == 2
     assert "is a narratives model, not a frames model" in capsys.readouterr().err
     assert main(["train", "--task", "frames", "--data", str(data), "--output", str(tmp_path / "x"), "--init-model", str(output)]) == 2
-    assert "--init-model, --targets-file and --reader are for the stance task" in capsys.readouterr().err
+    assert "--init-model, --targets-file, --reader and --int8-ffn-output are for the stance task" in capsys.readouterr().err
