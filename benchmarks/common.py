@@ -50,8 +50,9 @@ def write_default_split(folder: Path) -> list[Path]:
 
 def write_naming_rows(source: Path, path: Path) -> Path:
     """The rows of ``source`` whose sentence names a target (an alias outside its non-references):
-    of the SemEval-2023 articles, the 3,465 of 10,483 sentences the default learns from (all of them
-    as gold rows slowed a recipe down: BENCHMARKS.md). Reads the text, so it needs ``../shared``."""
+    of the SemEval-2023 articles, the 3,465 of 10,483 sentences that continued training of the default
+    was measured with (all of them as gold rows slowed a recipe down: BENCHMARKS.md). Reads the text,
+    so it needs ``../shared``."""
     targets = default_targets()
     named = {
         (ex.article_id, ex.sentence_id)

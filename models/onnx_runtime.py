@@ -48,7 +48,7 @@ OUTPUT_SUFFIX = "_logits"  # a head's output is named <head>_logits
 KEEP_FLOAT = (r"layer\.\d+/output/dense/MatMul$",)
 
 
-def float_matmuls(model) -> Sequence[str]:
+def _float_matmuls(model) -> Sequence[str]:
     """The MatMuls ``model``'s int8 export keeps in float: ``KEEP_FLOAT``, or none where its settings
     ask for the faster export (``int8_ffn_output``)."""
     settings = getattr(model, "settings", None)
@@ -344,7 +344,7 @@ def use_onnx(
     if not _fresh(path, fingerprint):
         if not export:
             return None
-        export_onnx(model, path, quantize=quantize, keep_float=float_matmuls(model))
+        export_onnx(model, path, quantize=quantize, keep_float=_float_matmuls(model))
         _record(path, fingerprint)
     runtime = OnnxRuntime(path, threads=threads)
     model.runtime = runtime
