@@ -54,14 +54,11 @@ def write_naming_rows(source: Path, path: Path) -> Path:
     was measured with (all of them as gold rows slowed a recipe down: BENCHMARKS.md). Reads the text,
     so it needs ``../shared``."""
     targets = default_targets()
-    named = {
-        (ex.article_id, ex.sentence_id)
-        for ex in load_examples([source], targets=targets)
-        if any(targets[name].mentioned_in(ex.text) for name in targets)
-    }
+    # one example per sentence and target: a sentence is kept when one of its targets is named in it
+    named = {(ex.article_id, ex.sentence_id) for ex in load_examples([source], targets=targets) if targets[ex.target].mentioned_in(ex.text)}
     rows = [line for line in source.read_text(encoding="utf-8").splitlines() if line.strip()]
-    kept = [row for row in rows if (json.loads(row)["article_id"], json.loads(row)["sentence_id"]) in named]
-    path.write_text("".join(row + "\n" for row in kept), encoding="utf-8")
+    kept = [line for line, row in zip(rows, map(json.loads, rows), strict=True) if (row["article_id"], row["sentence_id"]) in named]
+    path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
     return path
 
 

@@ -1,4 +1,4 @@
-"""The SemEval-2023 rows the default learns from: only those whose sentence names a target."""
+"""The SemEval-2023 rows for continued training: only those whose sentence names a target."""
 
 from __future__ import annotations
 
