@@ -22,6 +22,7 @@ from stance.models.runtimes import resolve_runtime
 from torch import nn
 
 BACKBONE_PREFIX = "backbone."
+FFN_INPUT_MAX = "ffn_input_max"
 # Inputs per forward pass when scoring. Length-sorted batches of 16 pad least: on 2 CPU cores
 # they beat 64 by 5-25% (most with the few dozen sentences a server batch holds), with both
 # runtimes; a GPU prefers larger batches (pass ``batch_size``).
@@ -52,6 +53,9 @@ class TaskModel(nn.Module):
         # The weights file save_pretrained copies when the encoder in memory cannot be saved as
         # trained: LoRA merged into it, or a weightless stand-in for a runtime.
         self._weights_file: Path | None = None
+        # The largest |input| of each layer's FFN output projection on training sentences, saved with
+        # the weights when measured: the all-int8 export smooths by it (``stance.models.smoothing``).
+        self.register_buffer(FFN_INPUT_MAX, None)
 
     @property
     def tokenizer(self):
@@ -125,10 +129,12 @@ class TaskModel(nn.Module):
             raise ValueError(f"{directory / WEIGHTS_NAME}: {error}") from error
         model = cls._assemble(backbone, config, directory)
         own = {k: v for k, v in weights.items() if not k.startswith(BACKBONE_PREFIX)}
+        ffn_input_max = own.pop(FFN_INPUT_MAX, None)
         missing, unexpected = model.load_state_dict(own, strict=False)
         missing = [name for name in missing if not name.startswith(BACKBONE_PREFIX)]
         if missing or unexpected:
             raise ValueError(f"{directory / WEIGHTS_NAME} does not match the model: missing {missing[:5]}, unexpected {unexpected[:5]}")
+        model.ffn_input_max = ffn_input_max
         return model.eval()
 
     # ---- saving -------------------------------------------------------------------
@@ -139,7 +145,10 @@ class TaskModel(nn.Module):
 
     def _weights_to_save(self) -> dict[str, torch.Tensor]:
         if self._weights_file is not None:
-            return rename_legacy_weights(load_file(str(self._weights_file)))
+            weights = rename_legacy_weights(load_file(str(self._weights_file)))
+            if self.ffn_input_max is not None:  # measured since loading
+                weights[FFN_INPUT_MAX] = self.ffn_input_max.detach().contiguous().cpu()
+            return weights
         return {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items() if self.saves(k)}
 
     def config(self) -> ModelConfig:

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
+from stance.models import smoothing
 from stance.models.backbone import Backbone
 from stance.models.config import DEFAULT_MODEL_DIR, SHIPPED_MODELS, TARGETS_NAME, ModelConfig, model_folder
 from stance.models.core import SCORING_BATCH_SIZE, TaskModel
@@ -144,6 +145,14 @@ class StanceModel(TaskModel):
         texts = [inputs] if single else list(inputs)
         predictions = self._predict_sentences(texts, texts, targets=targets, gate=gate, batch_size=batch_size)
         return predictions[0] if single else predictions
+
+    def measure_ffn_inputs(self, sentences: Sequence[str]) -> None:
+        """Measure, on ``sentences`` of news text (training sentences), the FFN input ranges from which an
+        all-int8 export (``int8_ffn_output``) smooths its FFN output projections; saved with the model."""
+        if self.runtime is not None:
+            raise ValueError("measuring the FFN inputs needs the torch runtime")
+        sentences = list(sentences)
+        self.ffn_input_max = smoothing.measure_ffn_inputs(self.backbone.encoder, lambda: self.predict(sentences))
 
     def analyze(
         self, text: str, *, targets: Iterable[str] | None = None, gate: bool | None = None, batch_size: int = SCORING_BATCH_SIZE

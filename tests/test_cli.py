@@ -433,6 +433,8 @@ def test_train_goes_on_from_a_saved_model(tmp_path, tiny_encoder, capsys):
     texts = [row["text"] for row in LABELLED]
     one, two = StanceModel.from_pretrained(first), StanceModel.from_pretrained(second)
     assert one.backbone.settings.encoder == two.backbone.settings.encoder
+    # the all-int8 export's smoothing: FFN input ranges measured on the training sentences, saved with the weights
+    assert one.ffn_input_max is None and two.ffn_input_max.shape == (2, 64)
     scores = [[p.stance["nato"].scores["favor"] for p in m.predict(texts)] for m in (one, two)]
     assert not np.allclose(scores[0], scores[1], atol=1e-5)
     assert main(["train", *common, "--output", str(tmp_path / "fourth"), "--init-model", str(second)]) == 0

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 from stance.models import TargetSet
+from stance.models.smoothing import SMOOTHING_SENTENCES
 from stance.training.arguments import TrainingArguments
 from stance.training.tasks import StanceTask, TrainingTask
 from torch import nn
@@ -30,6 +31,14 @@ class TrainResult:
     best_epoch: int | None = None
     dev_metrics: dict | None = None
     seconds: float = 0.0
+
+
+def smoothing_sentences(examples: Sequence, *, seed: int) -> list[str]:
+    """The training sentences on which a model with an all-int8 export measures its FFN inputs:
+    ``SMOOTHING_SENTENCES`` of them, drawn with the training seed."""
+    sentences = sorted({example.text for example in examples})
+    random.Random(seed).shuffle(sentences)
+    return sentences[:SMOOTHING_SENTENCES]
 
 
 class Trainer:
@@ -127,6 +136,8 @@ class Trainer:
         if self.dev_examples:
             task.calibrate(model, self.dev_examples)
             result.dev_metrics = task.evaluate(model, self.dev_examples, final=True)
+        if getattr(model.settings, "int8_ffn_output", False):
+            model.measure_ffn_inputs(smoothing_sentences(self.train_examples, seed=args.seed))
         model.to("cpu").eval()
         result.seconds = time.perf_counter() - started
         return result
