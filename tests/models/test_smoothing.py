@@ -13,7 +13,7 @@ from conftest_corpus import CORPUS
 from safetensors.torch import load_file
 from stance.models import StanceModel
 from stance.models.config import WEIGHTS_NAME
-from stance.models.smoothing import ffn_layers, measure_ffn_inputs, smoothed_ffn_outputs
+from stance.models.smoothing import OUTLIER_RATIO, ffn_layers, measure_ffn_inputs, smoothed_ffn_outputs
 
 SENTENCES = CORPUS[:24]
 
@@ -69,6 +69,16 @@ def test_smoothing_keeps_the_function_and_moves_the_outliers_into_the_weights(ti
         assert layer.intermediate.intermediate_act_fn is activation
     with pytest.raises(ValueError, match="do not fit"), smoothed_ffn_outputs(encoder, input_max[:1]):
         pass
+
+
+def test_layers_without_outlier_channels_are_left_alone(tiny_model_dir):
+    model = StanceModel.from_pretrained(tiny_model_dir)  # random weights: no channel far above the rest
+    encoder = model.backbone.encoder
+    input_max = measure_ffn_inputs(encoder, lambda: _logits(model))
+    assert (input_max.amax(1) < OUTLIER_RATIO * input_max.median(1).values).all()
+    weights = [layer.output.dense.weight.detach().clone() for layer in ffn_layers(encoder)]
+    with smoothed_ffn_outputs(encoder, input_max):
+        assert all(torch.equal(layer.output.dense.weight, w) for layer, w in zip(ffn_layers(encoder), weights, strict=True))
 
 
 def test_measured_ranges_are_saved_with_the_weights(tiny_model_dir, tmp_path):
