@@ -129,12 +129,11 @@ class TaskModel(nn.Module):
             raise ValueError(f"{directory / WEIGHTS_NAME}: {error}") from error
         model = cls._assemble(backbone, config, directory)
         own = {k: v for k, v in weights.items() if not k.startswith(BACKBONE_PREFIX)}
-        ffn_input_max = own.pop(FFN_INPUT_MAX, None)
+        model.ffn_input_max = own.get(FFN_INPUT_MAX)  # a buffer only when saved: expected by load_state_dict only then
         missing, unexpected = model.load_state_dict(own, strict=False)
         missing = [name for name in missing if not name.startswith(BACKBONE_PREFIX)]
         if missing or unexpected:
             raise ValueError(f"{directory / WEIGHTS_NAME} does not match the model: missing {missing[:5]}, unexpected {unexpected[:5]}")
-        model.ffn_input_max = ffn_input_max
         return model.eval()
 
     # ---- saving -------------------------------------------------------------------
@@ -144,12 +143,12 @@ class TaskModel(nn.Module):
         return not key.startswith(BACKBONE_PREFIX) or self.backbone.saves(key.removeprefix(BACKBONE_PREFIX))
 
     def _weights_to_save(self) -> dict[str, torch.Tensor]:
-        if self._weights_file is not None:
-            weights = rename_legacy_weights(load_file(str(self._weights_file)))
-            if self.ffn_input_max is not None:  # measured since loading
-                weights[FFN_INPUT_MAX] = self.ffn_input_max.detach().contiguous().cpu()
-            return weights
-        return {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items() if self.saves(k)}
+        if self._weights_file is None:
+            return {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items() if self.saves(k)}
+        # the encoder's weights as saved; the model's own (heads, measured ranges) as they are now
+        saved = rename_legacy_weights(load_file(str(self._weights_file)))
+        own = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items() if not k.startswith(BACKBONE_PREFIX)}
+        return {k: v for k, v in saved.items() if k.startswith(BACKBONE_PREFIX)} | own
 
     def config(self) -> ModelConfig:
         return ModelConfig(
