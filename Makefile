@@ -44,8 +44,8 @@ fuzz: install
 default-model: install
 	$(PY) -m benchmarks.common runs/split
 	$(VENV)/bin/stance train --reader sentence --encoder all-mpnet-base-v2 --learning-rate 4e-4 --epochs 5 --seed 42 \
-		--data runs/split/train-*.jsonl seeds/labels/euvsdisinfo-claims.jsonl runs/split/semeval2023-naming.jsonl \
-		--dev-data runs/split/dev-*.jsonl --int8-ffn-output --name stance-mpnet-default --model-version 1.4.0 --output runs/default-model
+		--data runs/split/train-*.jsonl seeds/labels/euvsdisinfo-claims.jsonl runs/split/semeval2023-naming.jsonl seeds/corpus-hard-cases.jsonl \
+		--dev-data runs/split/dev-*.jsonl --int8-ffn-output --name stance-mpnet-default --model-version 1.5.0 --output runs/default-model
 
 # The shipped models/minilm (the default before 1.2.0): the MiniLM pair reader (fixed seed; prints dev metrics).
 minilm-model: install

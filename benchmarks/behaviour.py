@@ -1,6 +1,7 @@
 """Behaviour checklist of the hard cases found on reserved real articles (seeds/behaviour/hard-cases.jsonl):
 distractor names, favour toward Russia, plain mentions of the war, two targets, joining the EU or NATO,
-and the guide's version-2 hard cases. Prints the share each model gets right, per case."""
+and the guide's version-2 hard cases. Prints the share each model gets right, per case, and the voice
+accuracy (per row) when the checklist labels voice (seeds/behaviour/blind-cases.jsonl)."""
 
 from __future__ import annotations
 
@@ -21,8 +22,10 @@ def main() -> None:
     args = parser.parse_args()
     rows = [json.loads(line) for line in args.checklist.open(encoding="utf-8")]
     cases = sorted({row["case"] for row in rows})
-    print(f"| model | {' | '.join(cases)} | all |")
-    print(f"| --- |{' --- |' * (len(cases) + 1)}")
+    with_voice = all("voice" in row for row in rows)
+    voice_header = " voice |" if with_voice else ""
+    print(f"| model | {' | '.join(cases)} | all |{voice_header}")
+    print(f"| --- |{' --- |' * (len(cases) + 1 + with_voice)}")
     for folder in args.models:
         predictions = StanceModel.from_pretrained(folder).predict([row["text"] for row in rows])
         right, total = Counter(), Counter()
@@ -30,7 +33,11 @@ def main() -> None:
             total[row["case"]] += 1
             right[row["case"]] += prediction.stance[row["target"]].label == row["label"]
         cells = " | ".join(f"{right[case]}/{total[case]}" for case in cases)
-        print(f"| {folder} | {cells} | {sum(right.values())}/{len(rows)} |")
+        voice = ""
+        if with_voice:
+            voice_right = sum(prediction.voice.label == row["voice"] for row, prediction in zip(rows, predictions, strict=True))
+            voice = f" {voice_right}/{len(rows)} |"
+        print(f"| {folder} | {cells} | {sum(right.values())}/{len(rows)} |{voice}")
 
 
 if __name__ == "__main__":

@@ -33,15 +33,26 @@ def test_seed_corpus_covers_every_target_with_favor_and_against():
     assert {ex.voice for ex in examples} == {"author", "reported"}
 
 
-def test_hard_case_corpus_is_single_sentences_apart_from_the_behaviour_checklist():
-    examples = load_examples(SEEDS / "corpus-hard-cases.jsonl", targets=default_targets())
-    texts = {ex.text for ex in examples}
+def test_hard_case_corpus_is_single_sentences():
+    texts = {ex.text for ex in load_examples(SEEDS / "corpus-hard-cases.jsonl", targets=default_targets())}
     assert len(texts) >= 450
     assert all(len(split_sentences(text)) == 1 for text in texts)
-    checklist = [json.loads(line) for line in (SEEDS / "behaviour" / "hard-cases.jsonl").open(encoding="utf-8")]
-    assert not texts & {row["text"] for row in checklist}
-    assert {row["label"] for row in checklist} <= {"favor", "against", "neutral", "none"}
-    assert Counter(row["case"] for row in checklist)["distractor"] >= 10
+
+
+@pytest.mark.parametrize("checklist", ["hard-cases", "distractors", "blind-cases"])
+def test_behaviour_checklists_are_apart_from_the_training_corpora(checklist):
+    training = {
+        ex.text.casefold()
+        for corpus in ("corpus.jsonl", "corpus-hard-cases.jsonl")
+        for ex in load_examples(SEEDS / corpus, targets=default_targets())
+    }
+    rows = [json.loads(line) for line in (SEEDS / "behaviour" / f"{checklist}.jsonl").open(encoding="utf-8")]
+    assert len(rows) >= 60
+    assert not training & {row["text"].casefold() for row in rows}
+    assert {row["label"] for row in rows} <= {"favor", "against", "neutral", "none"}
+    assert {row["target"] for row in rows} == set(default_targets())
+    assert all(row.get("voice", "author") in {"author", "reported"} for row in rows)
+    assert Counter(row["case"] for row in rows).most_common()[-1][1] >= 8  # every case large enough to read
 
 
 def test_seed_article_labels_join_the_shipped_text():
