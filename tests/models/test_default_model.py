@@ -5,12 +5,13 @@ implicit references, negation, sentences that concern no target, and the blind c
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 from shipped_models import skip_unless_available
 from stance.models import StanceModel, split_sentences
+
+from benchmarks.behaviour import read_checklist, score_checklist
 
 SEEDS = Path(__file__).resolve().parents[2] / "seeds"
 SEED_ARTICLE = SEEDS / "000_f2f505aecd180d60.txt"
@@ -103,9 +104,8 @@ def test_the_seed_article_summary_is_against_nato(model):
 
 
 def test_blind_cases_hold_their_measured_level(model):
-    rows = [json.loads(line) for line in (SEEDS / "behaviour" / "blind-cases.jsonl").open(encoding="utf-8")]
-    predictions = model.predict([row["text"] for row in rows])
-    stance = sum(p.stance[row["target"]].label == row["label"] for row, p in zip(rows, predictions, strict=True)) / len(rows)
-    voice = sum(p.voice.label == row["voice"] for row, p in zip(rows, predictions, strict=True)) / len(rows)
+    rows = read_checklist(SEEDS / "behaviour" / "blind-cases.jsonl")
+    right, _, voice_right = score_checklist(model, rows)
+    stance, voice = sum(right.values()) / len(rows), voice_right / len(rows)
     stance_floor, voice_floor = BLIND_CASE_FLOORS[model.model_name]
     assert stance >= stance_floor and voice >= voice_floor, (stance, voice)

@@ -13,6 +13,8 @@ import pytest
 from stance.models import default_targets, split_sentences
 from stance.training.data import DataError, load_examples
 
+from benchmarks.behaviour import read_checklist
+
 REPO = Path(__file__).resolve().parents[2]
 SEEDS = REPO / "seeds"
 URW_DEV = REPO.parent / "shared" / "datasets" / "semeval2025-urw" / "dev"
@@ -46,7 +48,7 @@ def test_behaviour_checklists_are_apart_from_the_training_corpora(checklist):
         for corpus in ("corpus.jsonl", "corpus-hard-cases.jsonl")
         for ex in load_examples(SEEDS / corpus, targets=default_targets())
     }
-    rows = [json.loads(line) for line in (SEEDS / "behaviour" / f"{checklist}.jsonl").open(encoding="utf-8")]
+    rows = read_checklist(SEEDS / "behaviour" / f"{checklist}.jsonl")
     assert len(rows) >= 60
     assert not training & {row["text"].casefold() for row in rows}
     assert {row["label"] for row in rows} <= {"favor", "against", "neutral", "none"}
