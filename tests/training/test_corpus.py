@@ -10,7 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from stance.models import default_targets, split_sentences
+from stance.models import default_targets, sentence_hash, split_sentences
 from stance.training.data import DataError, load_examples
 
 from benchmarks.behaviour import read_checklist
@@ -35,22 +35,38 @@ def test_seed_corpus_covers_every_target_with_favor_and_against():
     assert {ex.voice for ex in examples} == {"author", "reported"}
 
 
-def test_hard_case_corpus_is_single_sentences():
-    texts = {ex.text for ex in load_examples(SEEDS / "corpus-hard-cases.jsonl", targets=default_targets())}
-    assert len(texts) >= 450
+@pytest.mark.parametrize(("corpus", "sentences"), [("corpus-hard-cases.jsonl", 450), ("corpus-contrasts.jsonl", 600)])
+def test_written_corpora_are_single_sentences(corpus, sentences):
+    texts = {ex.text for ex in load_examples(SEEDS / corpus, targets=default_targets())}
+    assert len(texts) >= sentences
     assert all(len(split_sentences(text)) == 1 for text in texts)
+
+
+def test_contrast_corpus_gives_two_targets_different_stances():
+    examples = load_examples(SEEDS / "corpus-contrasts.jsonl", targets=default_targets())
+    labels = {}
+    for ex in examples:
+        labels.setdefault((ex.article_id, ex.sentence_id), {})[ex.target] = ex.label
+    referred = [{label for label in sentence.values() if label != "none"} for sentence in labels.values()]
+    assert sum(len(stances) >= 2 for stances in referred) >= 150
+    assert sum(ex.target == "russia" and ex.label == "favor" for ex in examples) >= 90
+    passes = [json.loads(line) for line in (SEEDS / "corpus-contrasts.passes.jsonl").open(encoding="utf-8")]
+    texts = {(ex.article_id, ex.sentence_id): ex.text for ex in examples}
+    assert [(p["article_id"], p["sentence_id"], p["sentence_hash"]) for p in passes] == [
+        (*key, sentence_hash(text)) for key, text in texts.items()
+    ]
 
 
 @pytest.mark.parametrize("checklist", ["hard-cases", "distractors", "blind-cases"])
 def test_behaviour_checklists_are_apart_from_the_training_corpora(checklist):
-    training = {
+    seen = {
         ex.text.casefold()
-        for corpus in ("corpus.jsonl", "corpus-hard-cases.jsonl")
+        for corpus in ("corpus.jsonl", "corpus-hard-cases.jsonl", "corpus-contrasts.jsonl")
         for ex in load_examples(SEEDS / corpus, targets=default_targets())
-    }
+    } | {json.loads(line)["text"].casefold() for line in (SEEDS / "examples.jsonl").open(encoding="utf-8")}
     rows = read_checklist(SEEDS / "behaviour" / f"{checklist}.jsonl")
     assert len(rows) >= 60
-    assert not training & {row["text"].casefold() for row in rows}
+    assert not seen & {row["text"].casefold() for row in rows}
     assert {row["label"] for row in rows} <= {"favor", "against", "neutral", "none"}
     assert {row["target"] for row in rows} == set(default_targets())
     assert all(row.get("voice", "author") in {"author", "reported"} for row in rows)
