@@ -93,18 +93,20 @@ def cells(row: dict[str, float]) -> str:
     return " | ".join(f"{row[column]:.3f}" for column in COLUMNS)
 
 
-def recipe(folder: str) -> str:
-    """What a folder was trained with, without its seed: the name under which seeds are grouped."""
+def recipe(folder: str) -> tuple[str, str]:
+    """A folder's model name and what it was trained with, but for the seed: folders that agree on the second
+    are seeds of one recipe (a shared model name alone does not make two runs seeds of each other)."""
     config_path = Path(folder) / "training_config.json"
     if not config_path.is_file():
-        return folder
+        return folder, folder
     config = json.loads(config_path.read_text(encoding="utf-8"))
-    return config["training"].get("model_name") or folder
+    training = {key: value for key, value in config["training"].items() if key not in ("seed", "device")}
+    return training.get("model_name") or folder, json.dumps([training, config["data"].get("train pairs")], sort_keys=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("models", nargs="+", help="model folders; folders with the same model name are seeds of one recipe")
+    parser.add_argument("models", nargs="+", help="model folders; folders trained alike but for --seed are seeds of one recipe")
     parser.add_argument("--runtime", choices=("onnx", "torch"), default="onnx")
     parser.add_argument(
         "--speed",
@@ -121,14 +123,18 @@ def main() -> None:
             kept[folder] = model
     for folder, speeds in speeds_in_turns(kept, dev).items():
         row_of[folder].update(speeds)
-    groups: dict[str, list[dict[str, float]]] = defaultdict(list)
+    groups: dict[tuple[str, str], list[str]] = defaultdict(list)
     for folder in args.models:
-        groups[recipe(folder)].append(row_of[folder])
+        groups[recipe(folder)].append(folder)
+    names = [name for name, _ in groups]
     columns = (*COLUMNS, "speed", "article speed") if args.speed else COLUMNS
     speed_header = f" sentences/s, 4 targets ({args.runtime}) | sentences/s in articles (analyze, gate on) |"
     print(f"| model | seeds | {HEADER} |" + (speed_header if args.speed else ""))
     print(f"| --- | ---: |{' --- |' * len(columns)}")
-    for name, rows in groups.items():
+    for (name, _), folders in groups.items():
+        rows = [row_of[folder] for folder in folders]
+        if names.count(name) > 1:
+            name = ", ".join(folders)
         cells = []
         for column in columns:
             values = [row[column] for row in rows]
