@@ -13,7 +13,7 @@ import json
 import math
 import statistics
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
@@ -126,14 +126,14 @@ def main() -> None:
     groups: dict[tuple[str, str], list[str]] = defaultdict(list)
     for folder in args.models:
         groups[recipe(folder)].append(folder)
-    names = [name for name, _ in groups]
+    names = Counter(name for name, _ in groups)
     columns = (*COLUMNS, "speed", "article speed") if args.speed else COLUMNS
     speed_header = f" sentences/s, 4 targets ({args.runtime}) | sentences/s in articles (analyze, gate on) |"
     print(f"| model | seeds | {HEADER} |" + (speed_header if args.speed else ""))
     print(f"| --- | ---: |{' --- |' * len(columns)}")
     for (name, _), folders in groups.items():
         rows = [row_of[folder] for folder in folders]
-        if names.count(name) > 1:
+        if names[name] > 1:
             name = ", ".join(folders)
         cells = []
         for column in columns:

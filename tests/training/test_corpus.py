@@ -20,6 +20,7 @@ SEEDS = REPO / "seeds"
 URW_DEV = REPO.parent / "shared" / "datasets" / "semeval2025-urw" / "dev"
 SEMEVAL2023_EN = REPO.parent / "shared" / "datasets" / "semeval2023-task3" / "en" / "train-articles-subtask-2"
 CLAIMS = REPO.parent / "shared" / "datasets" / "euvsdisinfo-claims" / "posts.csv"
+WRITTEN_CORPORA = {"corpus-hard-cases.jsonl": 450, "corpus-contrasts.jsonl": 600}  # our own text, sentences at least
 CLAIM_BATCHES = ("euvsdisinfo-claims", "euvsdisinfo-claims-2")  # seeds/labels files of claim labels
 needs_shared = pytest.mark.skipif(not URW_DEV.is_dir(), reason="../shared/datasets is not beside the repository")
 
@@ -35,7 +36,7 @@ def test_seed_corpus_covers_every_target_with_favor_and_against():
     assert {ex.voice for ex in examples} == {"author", "reported"}
 
 
-@pytest.mark.parametrize(("corpus", "sentences"), [("corpus-hard-cases.jsonl", 450), ("corpus-contrasts.jsonl", 600)])
+@pytest.mark.parametrize(("corpus", "sentences"), WRITTEN_CORPORA.items())
 def test_written_corpora_are_single_sentences(corpus, sentences):
     texts = {ex.text for ex in load_examples(SEEDS / corpus, targets=default_targets())}
     assert len(texts) >= sentences
@@ -61,7 +62,7 @@ def test_contrast_corpus_gives_two_targets_different_stances():
 def test_behaviour_checklists_are_apart_from_the_training_corpora(checklist):
     seen = {
         ex.text.casefold()
-        for corpus in ("corpus.jsonl", "corpus-hard-cases.jsonl", "corpus-contrasts.jsonl")
+        for corpus in ("corpus.jsonl", *WRITTEN_CORPORA)
         for ex in load_examples(SEEDS / corpus, targets=default_targets())
     } | {json.loads(line)["text"].casefold() for line in (SEEDS / "examples.jsonl").open(encoding="utf-8")}
     rows = read_checklist(SEEDS / "behaviour" / f"{checklist}.jsonl")
