@@ -39,13 +39,13 @@ fuzz: install
 	$(PY) -m benchmarks.fuzz_api --examples 300
 
 # The shipped default model: the MPNet sentence reader on the split recorded in models/default (207
-# training and 52 dev articles), the first 2,000 EUvsDisinfo claim titles and the SemEval-2023 training
-# sentences that name a target (104 minutes on 2 CPU cores).
+# training and 52 dev articles), the first 2,000 EUvsDisinfo claim titles, the SemEval-2023 training
+# sentences that name a target, and our hard-case and contrast corpora (58-110 minutes on 2 CPU cores).
 default-model: install
 	$(PY) -m benchmarks.common runs/split
 	$(VENV)/bin/stance train --reader sentence --encoder all-mpnet-base-v2 --learning-rate 4e-4 --epochs 5 --seed 42 \
-		--data runs/split/train-*.jsonl seeds/labels/euvsdisinfo-claims.jsonl runs/split/semeval2023-naming.jsonl seeds/corpus-hard-cases.jsonl \
-		--dev-data runs/split/dev-*.jsonl --int8-ffn-output --name stance-mpnet-default --model-version 1.5.0 --output runs/default-model
+		--data runs/split/train-*.jsonl seeds/labels/euvsdisinfo-claims.jsonl runs/split/semeval2023-naming.jsonl seeds/corpus-hard-cases.jsonl seeds/corpus-contrasts.jsonl \
+		--dev-data runs/split/dev-*.jsonl --int8-ffn-output --name stance-mpnet-default --model-version 1.6.0 --output runs/default-model
 
 # The shipped models/minilm (the default before 1.2.0): the MiniLM pair reader (fixed seed; prints dev metrics).
 minilm-model: install

@@ -1,7 +1,9 @@
 """Model folders side by side on the shipped model's dev split (52 held-out articles, 39 of them
 real SemEval-2025 articles): dev F_avg on all and on real articles, per target on real articles,
 voice accuracy, as ``analyze`` scores (alias gate on, int8 ONNX unless ``--runtime torch``).
-Folders that differ only in ``--seed`` are grouped: mean and spread. The rows of issue 10's ablation.
+Folders that differ only in ``--seed`` are grouped: mean and spread. The rows of issue 10's ablation; below
+them, each folder's real-dev F_avg with a bootstrap interval over the real articles, and its paired difference
+from the first folder.
 
     python -m benchmarks.ablation models/default runs/a-seed42 runs/a-seed43 [--runtime torch]
 """
@@ -18,9 +20,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from stance.models import StanceModel
+from stance.models import STANCE_LABELS, StanceModel
 from stance.training.data import StanceExample
-from stance.training.evaluation import StanceEvaluator
+from stance.training.evaluation import CONFIDENCE_LEVEL, StanceEvaluator, f_avg, f_avg_interval
 
 from benchmarks.common import default_split
 
@@ -33,9 +35,35 @@ def is_real(article_id: str | None) -> bool:
     return bool(article_id) and article_id.startswith("EN_")
 
 
-def scores(model: StanceModel, dev: list[StanceExample]) -> dict[str, float]:
+def scores(model: StanceModel, dev: list[StanceExample]) -> tuple[dict[str, float], list[str]]:
+    """The table row of ``model`` and its label for each dev pair."""
     evaluator = StanceEvaluator(dev)
-    return row_from_probabilities(dev, *evaluator.predict(model), scored=evaluator.scored(model))
+    stance, voice = evaluator.predict(model)
+    return row_from_probabilities(dev, stance, voice, scored=evaluator.scored(model)), [STANCE_LABELS[i] for i in stance.argmax(1)]
+
+
+def interval_table(dev: list[StanceExample], predicted: dict[str, list[str]]) -> list[str]:
+    """Real-dev F_avg of each folder with its bootstrap interval over the real articles, and each folder minus
+    the first on the same resamples (paired): whether a difference in the table is more than the articles drawn."""
+    real = [i for i, ex in enumerate(dev) if is_real(ex.article_id)]
+    gold, groups = [dev[i].label for i in real], [dev[i].article_id for i in real]
+    if len(set(groups)) < 2:
+        return []
+    first, *_ = predicted
+    baseline = [predicted[first][i] for i in real]
+    lines = [
+        f"| model | dev F_avg (real) | {CONFIDENCE_LEVEL:.0%} interval ({len(set(groups))} articles) | minus {first} | {CONFIDENCE_LEVEL:.0%} interval of the difference |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for folder, labels in predicted.items():
+        own = [labels[i] for i in real]
+        low, high = f_avg_interval(gold, own, groups)
+        difference = f_avg(gold, own) - f_avg(gold, baseline)
+        paired = f_avg_interval(gold, own, groups, baseline=baseline)
+        lines.append(
+            f"| {folder} | {f_avg(gold, own):.3f} | {low:.3f}-{high:.3f} | {difference:+.3f} | {paired[0]:+.3f} to {paired[1]:+.3f} |"
+        )
+    return lines
 
 
 def speeds_in_turns(models: dict[str, StanceModel], dev: list[StanceExample], *, rounds: int = 3) -> dict[str, dict[str, float]]:
@@ -115,10 +143,10 @@ def main() -> None:
     )
     args = parser.parse_args()
     _, dev = default_split()
-    row_of, kept = {}, {}
+    row_of, labels_of, kept = {}, {}, {}
     for folder in args.models:
         model = StanceModel.from_pretrained(folder, runtime=args.runtime)
-        row_of[folder] = scores(model, dev)
+        row_of[folder], labels_of[folder] = scores(model, dev)
         if args.speed:
             kept[folder] = model
     for folder, speeds in speeds_in_turns(kept, dev).items():
@@ -142,6 +170,8 @@ def main() -> None:
             spread = f" ± {statistics.stdev(values):.{digits}f}" if len(values) > 1 else ""
             cells.append(f"{statistics.mean(values):.{digits}f}{spread}")
         print(f"| {name} | {len(rows)} | {' | '.join(cells)} |")
+    print()
+    print("\n".join(interval_table(dev, labels_of)))
 
 
 if __name__ == "__main__":

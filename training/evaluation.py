@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from scipy import stats
 from sklearn.metrics import classification_report, confusion_matrix, f1_score
 from stance.models import STANCE_LABELS, VOICE_LABELS, StanceModel
 from stance.models.atomic import atomic_file, write_file
@@ -15,6 +16,7 @@ from stance.models.tasks import sentence_voice
 from stance.training.data import StanceExample, gate_skips
 
 STANCED = ["favor", "against"]
+CONFIDENCE_LEVEL = 0.95  # of the F_avg intervals in reports
 
 
 def f_avg(gold: Sequence[str], predicted: Sequence[str]) -> float:
@@ -28,6 +30,62 @@ def f_avg(gold: Sequence[str], predicted: Sequence[str]) -> float:
     if not labels:
         return 0.0
     return float(f1_score(gold, predicted, labels=labels, average="macro", zero_division=0))
+
+
+def stance_counts(gold: Sequence[str], predicted: Sequence[str]) -> np.ndarray:
+    """Per row, the true positives, false positives and false negatives of favor and against: (rows, 2, 3)."""
+    gold_is = np.array([[g == label for label in STANCED] for g in gold], dtype=np.int64).reshape(-1, len(STANCED))
+    predicted_is = np.array([[p == label for label in STANCED] for p in predicted], dtype=np.int64).reshape(-1, len(STANCED))
+    return np.stack([gold_is & predicted_is, predicted_is & (1 - gold_is), gold_is & (1 - predicted_is)], axis=-1)
+
+
+def f_avg_of_counts(counts: np.ndarray) -> np.ndarray:
+    """``f_avg`` from summed ``stance_counts`` (..., 2, 3), for many resamples at once."""
+    tp, fp, fn = counts[..., 0], counts[..., 1], counts[..., 2]
+    present = tp + fp + fn > 0
+    f1 = np.where(present, 2 * tp / np.maximum(2 * tp + fp + fn, 1), 0.0)
+    labels = present.sum(-1)
+    return np.where(labels > 0, f1.sum(-1) / np.maximum(labels, 1), 0.0)
+
+
+def f_avg_interval(
+    gold: Sequence[str],
+    predicted: Sequence[str],
+    groups: Sequence[str],
+    *,
+    baseline: Sequence[str] | None = None,
+    confidence_level: float = CONFIDENCE_LEVEL,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> tuple[float, float] | None:
+    """A bootstrap confidence interval of F_avg that resamples whole ``groups`` (articles): the sentences of one
+    article share its source and its story, so resampling sentences would make the interval far too narrow.
+    With ``baseline`` (another model's labels for the same rows), the interval of F_avg minus the baseline's on
+    the same resamples, a paired difference. None with fewer than two groups."""
+    names, group_of_row = np.unique(np.asarray(groups, dtype=object).astype(str), return_inverse=True)
+    if len(names) < 2:
+        return None
+    counts = stance_counts(gold, predicted)
+    if baseline is not None:
+        counts = np.concatenate([counts, stance_counts(gold, baseline)], axis=1)
+    per_group = np.zeros((len(names), *counts.shape[1:]), dtype=np.int64)
+    np.add.at(per_group, group_of_row, counts)
+
+    def statistic(sample: np.ndarray, axis: int = -1) -> np.ndarray:
+        summed = per_group[np.moveaxis(sample, axis, -1).astype(np.int64)].sum(-3)
+        scores = f_avg_of_counts(summed[..., : len(STANCED), :])
+        return scores - f_avg_of_counts(summed[..., len(STANCED) :, :]) if baseline is not None else scores
+
+    result = stats.bootstrap(
+        (np.arange(len(names)),),
+        statistic,
+        vectorized=True,
+        n_resamples=n_resamples,
+        confidence_level=confidence_level,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
 def expected_calibration_error(probabilities: np.ndarray, gold: np.ndarray, *, bins: int = 10) -> float:
@@ -117,6 +175,13 @@ class StanceEvaluator:
         predicted = [STANCE_LABELS[i] for i in stance.argmax(1)]
         gold_idx = np.array([STANCE_LABELS.index(g) for g in gold])
         metrics: dict = {"primary_metric": self.primary_metric, "overall": label_metrics(gold, predicted)}
+        groups = [ex.group for ex in examples]
+        interval = f_avg_interval(gold, predicted, groups)
+        metrics["overall"]["f_avg_interval"] = (
+            None
+            if interval is None
+            else {"low": interval[0], "high": interval[1], "confidence_level": CONFIDENCE_LEVEL, "groups": len(set(groups))}
+        )
         metrics["overall"]["ece"] = expected_calibration_error(stance, gold_idx)
         metrics["overall"]["classification_report"] = classification_report(
             gold, predicted, labels=list(STANCE_LABELS), output_dict=True, zero_division=0
@@ -210,6 +275,12 @@ def format_summary(metrics: dict) -> str:
     rows = [("overall", metrics["overall"])] + list(metrics["targets"].items())
     for name, m in rows:
         lines.append(f"{name:<10} {m['f_avg']:7.3f} {m['macro_f1']:8.3f} {m['accuracy']:7.3f} {m.get('ece', 0.0):6.3f}")
+    interval = metrics["overall"].get("f_avg_interval")
+    if interval is not None:
+        lines.append(
+            f"F_avg {interval['confidence_level']:.0%} interval {interval['low']:.3f}-{interval['high']:.3f}"
+            f" (bootstrap over {interval['groups']} articles)"
+        )
     voice = metrics.get("voice", {})
     if voice.get("accuracy") is not None:
         lines.append(f"voice accuracy {voice['accuracy']:.3f} over {voice['support']} sentences")

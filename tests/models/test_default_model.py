@@ -15,9 +15,9 @@ from benchmarks.behaviour import read_checklist, score_checklist
 
 SEEDS = Path(__file__).resolve().parents[2] / "seeds"
 SEED_ARTICLE = SEEDS / "000_f2f505aecd180d60.txt"
-# Shares of the blind cases each shipped model gets right, a few rows below its measured level (default 1.5.0:
-# 152/180 stance, 171/180 voice; 1.4.0 143, 169; minilm 123, 158): a retrained model under them has lost ground.
-BLIND_CASE_FLOORS = {"stance-mpnet-default": (0.80, 0.92), "stance-minilm": (0.65, 0.85)}
+# Shares of the blind cases each shipped model gets right, a few rows below its measured level (default 1.6.0:
+# 160/180 stance, 176/180 voice; 1.5.0 152, 171; minilm 123, 158): a retrained model under them has lost ground.
+BLIND_CASE_FLOORS = {"stance-mpnet-default": (0.85, 0.95), "stance-minilm": (0.65, 0.85)}
 
 
 def shipped(name: str):
@@ -58,7 +58,7 @@ def test_clear_sentences_of_the_seed_article(model, seed_sentences, fragment, ta
 
 
 # Misses its model card lists, as (model name, fragment, target): the label the model gives instead.
-KNOWN_MISSES = {("stance-mpnet-default", "refused to align its foreign policies with the 27-nation bloc", "eu"): "neutral"}
+KNOWN_MISSES: dict[tuple[str, str, str], str] = {}
 
 
 def test_an_accusation_by_western_officials_is_reported_voice(model, seed_sentences):

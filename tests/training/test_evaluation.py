@@ -9,7 +9,18 @@ import numpy as np
 import pytest
 from stance.models import STANCE_LABELS, StanceModel
 from stance.training.data import StanceExample
-from stance.training.evaluation import StanceEvaluator, expected_calibration_error, f_avg, format_summary, gated, label_metrics, macro_f1
+from stance.training.evaluation import (
+    StanceEvaluator,
+    expected_calibration_error,
+    f_avg,
+    f_avg_interval,
+    f_avg_of_counts,
+    format_summary,
+    gated,
+    label_metrics,
+    macro_f1,
+    stance_counts,
+)
 
 # ---- F_avg and macro-F1 ---------------------------------------------------------------
 
@@ -53,6 +64,59 @@ def test_f_avg_edge_cases():
     assert f_avg(["favor", "against"], ["favor", "against"]) == 1.0
     assert f_avg(["favor", "against"], ["against", "favor"]) == 0.0
     assert macro_f1([], []) == 0.0
+
+
+# ---- bootstrap intervals over articles ----------------------------------------------------
+
+
+def test_f_avg_of_counts_is_f_avg_on_random_labels():
+    rng = np.random.default_rng(0)
+    for size in (1, 3, 10, 50):
+        for _ in range(40):
+            gold, predicted = rng.choice(STANCE_LABELS, size).tolist(), rng.choice(STANCE_LABELS, size).tolist()
+            assert f_avg_of_counts(stance_counts(gold, predicted).sum(0)) == pytest.approx(f_avg(gold, predicted))
+
+
+def _articles(count, *, prefix="a"):
+    """``count`` articles of ten rows: eight right, one favor read as neutral, one against read as favor."""
+    gold, predicted, groups = [], [], []
+    for article in range(count):
+        gold += ["favor", "favor", "favor", "against", "against", "against", "neutral", "none", "favor", "against"]
+        predicted += ["favor", "favor", "favor", "against", "against", "against", "neutral", "none", "neutral", "favor"]
+        groups += [f"{prefix}{article}"] * 10
+    return gold, predicted, groups
+
+
+def test_the_interval_holds_the_estimate_and_narrows_with_more_articles():
+    gold, predicted, groups = _articles(6)
+    gold[:10] = ["favor"] * 10  # one article unlike the others, so resamples differ
+    low, high = f_avg_interval(gold, predicted, groups)
+    assert low < f_avg(gold, predicted) < high
+    many_low, many_high = f_avg_interval(gold * 8, predicted * 8, [f"{g}-{copy}" for copy in range(8) for g in groups])
+    assert many_low <= f_avg(gold, predicted) <= many_high
+    assert many_high - many_low < (high - low) / 2
+
+
+def test_the_interval_resamples_whole_articles():
+    gold, predicted, groups = _articles(8)
+    swapped = {"favor": "against", "against": "favor"}
+    predicted[40:] = [swapped.get(label, label) for label in gold[40:]]  # half the articles read wholly wrong
+    by_article = f_avg_interval(gold, predicted, groups)
+    by_sentence = f_avg_interval(gold, predicted, [str(i) for i in range(len(gold))])
+    assert by_article[1] - by_article[0] > by_sentence[1] - by_sentence[0]
+
+
+def test_a_paired_difference_is_zero_against_itself_and_positive_against_a_worse_model():
+    gold, predicted, groups = _articles(6)
+    assert f_avg_interval(gold, predicted, groups, baseline=predicted) == (0.0, 0.0)
+    low, high = f_avg_interval(gold, gold, groups, baseline=predicted)
+    assert 0.0 < low <= high
+    assert f_avg_interval(gold, predicted, groups, baseline=gold)[1] < 0.0
+
+
+def test_no_interval_from_one_article():
+    gold, predicted, groups = _articles(1)
+    assert f_avg_interval(gold, predicted, groups) is None
 
 
 # ---- expected calibration error ---------------------------------------------------------
@@ -123,6 +187,10 @@ def test_compute_overall():
         "labels": list(STANCE_LABELS),
         "matrix": [[2, 1, 0, 0], [0, 1, 0, 1], [1, 0, 0, 0], [0, 1, 0, 1]],
     }
+    interval = overall["f_avg_interval"]
+    assert interval["groups"] == 4  # a1, a2, a3 and the sentence without an article
+    assert interval["low"] <= 8 / 15 <= interval["high"]
+    assert f"interval {interval['low']:.3f}-{interval['high']:.3f} (bootstrap over 4 articles)" in format_summary(metrics)
     report = overall["classification_report"]
     assert report["favor"]["f1-score"] == pytest.approx(2 / 3)
     assert report["against"]["precision"] == pytest.approx(1 / 3)
@@ -170,7 +238,9 @@ def test_compute_without_any_gold_voice():
     metrics = StanceEvaluator(examples).compute(np.array([[0.1, 0.1, 0.7, 0.1]]), np.array([[0.9, 0.1]]))
     assert metrics["voice"] == {"accuracy": None, "support": 0}
     assert metrics["overall"]["accuracy"] == 1.0
+    assert metrics["overall"]["f_avg_interval"] is None
     assert "voice accuracy" not in format_summary(metrics)
+    assert "interval" not in format_summary(metrics)
 
 
 def test_evaluator_needs_examples():
@@ -317,8 +387,6 @@ def test_rows_without_an_article_are_scored_like_predict(evaluated):
     lone = [StanceExample(text=ex.text, target=ex.target, label=ex.label) for ex in examples]
     assert gated(lone, model) == [False] * len(lone)
     assert any(gated(examples, model))
-
-
 
 
 def test_voice_is_read_from_the_scored_pairs_that_take_a_stance():
