@@ -47,21 +47,23 @@ def interval_table(dev: list[StanceExample], predicted: dict[str, list[str]]) ->
     the first on the same resamples (paired): whether a difference in the table is more than the articles drawn."""
     real = [i for i, ex in enumerate(dev) if is_real(ex.article_id)]
     gold, groups = [dev[i].label for i in real], [dev[i].article_id for i in real]
-    if len(set(groups)) < 2:
+    articles = len(set(groups))
+    if articles < 2:
         return []
     first, *_ = predicted
     baseline = [predicted[first][i] for i in real]
+    baseline_score = f_avg(gold, baseline)
     lines = [
-        f"| model | dev F_avg (real) | {CONFIDENCE_LEVEL:.0%} interval ({len(set(groups))} articles) | minus {first} | {CONFIDENCE_LEVEL:.0%} interval of the difference |",
+        f"| model | dev F_avg (real) | {CONFIDENCE_LEVEL:.0%} interval ({articles} articles) | minus {first} | {CONFIDENCE_LEVEL:.0%} interval of the difference |",
         "| --- | --- | --- | --- | --- |",
     ]
     for folder, labels in predicted.items():
         own = [labels[i] for i in real]
+        score = f_avg(gold, own)
         low, high = f_avg_interval(gold, own, groups)
-        difference = f_avg(gold, own) - f_avg(gold, baseline)
         paired = f_avg_interval(gold, own, groups, baseline=baseline)
         lines.append(
-            f"| {folder} | {f_avg(gold, own):.3f} | {low:.3f}-{high:.3f} | {difference:+.3f} | {paired[0]:+.3f} to {paired[1]:+.3f} |"
+            f"| {folder} | {score:.3f} | {low:.3f}-{high:.3f} | {score - baseline_score:+.3f} | {paired[0]:+.3f} to {paired[1]:+.3f} |"
         )
     return lines
 

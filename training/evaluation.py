@@ -34,9 +34,9 @@ def f_avg(gold: Sequence[str], predicted: Sequence[str]) -> float:
 
 def stance_counts(gold: Sequence[str], predicted: Sequence[str]) -> np.ndarray:
     """Per row, the true positives, false positives and false negatives of favor and against: (rows, 2, 3)."""
-    gold_is = np.array([[g == label for label in STANCED] for g in gold], dtype=np.int64).reshape(-1, len(STANCED))
-    predicted_is = np.array([[p == label for label in STANCED] for p in predicted], dtype=np.int64).reshape(-1, len(STANCED))
-    return np.stack([gold_is & predicted_is, predicted_is & (1 - gold_is), gold_is & (1 - predicted_is)], axis=-1)
+    gold_is = np.asarray(gold, dtype=str)[:, None] == np.asarray(STANCED)
+    predicted_is = np.asarray(predicted, dtype=str)[:, None] == np.asarray(STANCED)
+    return np.stack([gold_is & predicted_is, predicted_is & ~gold_is, gold_is & ~predicted_is], axis=-1).astype(np.int64)
 
 
 def f_avg_of_counts(counts: np.ndarray) -> np.ndarray:
@@ -62,7 +62,7 @@ def f_avg_interval(
     article share its source and its story, so resampling sentences would make the interval far too narrow.
     With ``baseline`` (another model's labels for the same rows), the interval of F_avg minus the baseline's on
     the same resamples, a paired difference. None with fewer than two groups."""
-    names, group_of_row = np.unique(np.asarray(groups, dtype=object).astype(str), return_inverse=True)
+    names, group_of_row = np.unique(np.asarray(groups, dtype=str), return_inverse=True)
     if len(names) < 2:
         return None
     counts = stance_counts(gold, predicted)
