@@ -24,6 +24,7 @@ several GPU sessions) goes on where it stopped. Written: ``OUT/folds/`` (the row
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from collections.abc import Sequence
@@ -32,12 +33,13 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import KFold
 from stance.models import StanceModel
+from stance.models.runtimes import RUNTIMES
 from stance.training.data import load_examples
 from stance.training.evaluation import StanceEvaluator, f_avg, f_avg_interval, format_summary
 
 from stance.cli import main as stance_main
 
-OWN_OPTIONS = ("--output", "-o")  # options of `stance train` this script sets itself
+OWN_OPTIONS = ("--output",)  # options of `stance train` this script sets itself
 
 
 def write_folds(real: Path, folder: Path, *, folds: int, seed: int) -> list[tuple[Path, Path]]:
@@ -85,10 +87,26 @@ def check_recipe(recipe: Sequence[str], real: Path) -> None:
         raise ValueError(f"{real} is what the folds split: leave it out of the recipe's --data, --dev-data and --extra-data")
 
 
+def claim_folder(out: Path, settings: dict) -> None:
+    """Record what ``out``'s folds and models are made of; refuse a folder made of something else, whose
+    trained folds would otherwise be taken for this run's."""
+    record = out / "cv.json"
+    if record.exists():
+        before = json.loads(record.read_text(encoding="utf-8"))
+        changed = [key for key in settings if before.get(key) != settings[key]]
+        if changed:
+            raise ValueError(f"{out} holds folds of another run (its {', '.join(changed)} differ): give a new folder")
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+
+
 def cross_validate(out: Path, *, real: Path, recipe: Sequence[str], folds: int = 5, fold_seed: int = 0, runtime: str = "auto") -> dict:
     """Train the recipe on each fold (unless its model is there), score the held-out articles and
     pool them; returns ``StanceEvaluator`` metrics with ``folds`` (each fold's F_avg and size) added."""
     check_recipe(recipe, real)
+    real_rows = hashlib.sha256(real.read_bytes()).hexdigest()
+    claim_folder(out, {"real rows (sha256)": real_rows, "folds": folds, "fold seed": fold_seed, "recipe": list(recipe)})
     examples, stance, voice, scored, per_fold = [], [], [], [], []
     for fold, (train_rows, test_rows) in enumerate(write_folds(real, out / "folds", folds=folds, seed=fold_seed)):
         model_dir = out / f"fold-{fold}"
@@ -160,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--real", type=Path, required=True, help="the labelled rows the folds split by article")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--fold-seed", type=int, default=0, help="the same for every recipe that is to be paired")
-    parser.add_argument("--runtime", default="auto", choices=("auto", "torch", "onnx"))
+    parser.add_argument("--runtime", default="auto", choices=RUNTIMES)
     parser.add_argument("--baseline", type=Path, help="an earlier OUT on the same folds: print the paired difference")
     args = parser.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
     if args.folds < 2:

@@ -57,8 +57,9 @@ def _parser() -> argparse.ArgumentParser:
         "its encoder, adapter rank, max length and targets are kept",
     )
     train.add_argument(
-        "--teacher", metavar="MODEL", type=model_argument,
-        help="with --reader sentence: also learn this stance model's probabilities on every training and --transfer-data sentence (distillation)",
+        "--teacher", metavar="MODEL", type=model_argument, nargs="+",
+        help="with --reader sentence: also learn this stance model's probabilities on every training and --transfer-data sentence "
+        "(distillation); several models teach their mean probabilities (an ensemble, e.g. seeds of one recipe)",
     )  # fmt: skip
     train.add_argument(
         "--transfer-data", nargs="+", metavar="ROWS",

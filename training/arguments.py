@@ -27,7 +27,7 @@ class TrainingArguments:
     init_model: str | None = None  # a saved stance model to go on training (its encoder, adapter, heads, targets)
     gate_sample: float = 1.0  # share of training pairs that the alias gate skips in analyze still trained on
     reader: str = "pair"  # "pair": a sentence with each target's query; "sentence": once for all targets
-    teacher: str | None = None  # a stance model whose probabilities a sentence-reader student also learns
+    teacher: str | list[str] | None = None  # stance model(s) whose (mean) probabilities a sentence-reader student also learns
     distill_weight: float = 1.0  # weight of the teacher's soft targets beside the gold loss
     int8_ffn_output: bool | None = None  # the saved model's faster int8 export (models/tasks.py); None: as before
 

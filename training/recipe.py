@@ -56,8 +56,8 @@ def train_model(
     """Train a model for ``task`` and write it to ``output``; ``options`` are ``TrainingArguments`` fields.
 
     ``reader`` (stance): "pair" (default) or "sentence" (``stance.models.sentence_reader``);
-    ``teacher`` (a stance model folder) trains a sentence reader on the gold rows and on the
-    teacher's probabilities over the gold and ``rows.transfer_data`` sentences (``stance.training.distillation``).
+    ``teacher`` (a stance model folder, or a list of them whose mean is the teacher) trains a sentence reader on the
+    gold rows and on the teacher's probabilities over the gold and ``rows.transfer_data`` sentences (``stance.training.distillation``).
     ``init_model`` goes on training a saved stance model: its encoder, adapter rank, length, reader and
     targets are kept, so ``encoder``, ``targets_file``, ``lora_rank`` and ``max_length`` must not be given.
     ``labels_file``: an article task's own label set (default: ``models/<task>.json``).
@@ -137,7 +137,8 @@ def _distillation_task(args: TrainingArguments, rows: TrainingData, counts: dict
     from stance.training.distillation import DistillationTask, load_transfer_texts
 
     transfer = [text for text in load_transfer_texts(rows.transfer_data or [], text_dirs=rows.text_dirs) if text not in held_out]
-    teacher = StanceModel.from_pretrained(args.teacher, runtime="auto")
+    paths = [args.teacher] if isinstance(args.teacher, str) else args.teacher
+    teacher = [StanceModel.from_pretrained(path, runtime="auto") for path in paths]
     counts.update({"teacher": args.teacher, "transfer sentences": len(transfer), "transfer files": [str(p) for p in rows.transfer_data or []]})
     return DistillationTask.from_arguments(args, teacher=teacher, transfer_texts=transfer, distill_weight=args.distill_weight)
 

@@ -11,7 +11,7 @@ from stance.models import STANCE_LABELS, StanceModel
 from stance.training.data import load_examples
 from stance.training.evaluation import StanceEvaluator
 
-from benchmarks.stance_cv import main, write_folds
+from benchmarks.stance_cv import claim_folder, main, write_folds
 
 
 def corpus_articles(seed_rows, count, *, skip=0):
@@ -84,3 +84,14 @@ def test_a_recipe_that_sets_the_output_or_trains_on_the_real_rows_is_refused(tmp
     err = capsys.readouterr().err
     assert "error:" in err and ("--output" in err if option == "--output" else "what the folds split" in err)
     assert not (tmp_path / "cv").exists()
+
+
+def test_a_folder_of_another_run_is_refused_before_its_models_are_reused(tmp_path, seed_rows, capsys):
+    real = write_jsonl(tmp_path / "real.jsonl", corpus_articles(seed_rows, 3))
+    out = tmp_path / "cv"
+    claim_folder(out, {"folds": 2, "fold seed": 0, "recipe": ["--epochs", "1"]})
+    claim_folder(out, {"folds": 2, "fold seed": 0, "recipe": ["--epochs", "1"]})  # the same run goes on
+    assert main([str(out), "--real", str(real), "--folds", "3", "--", "--epochs", "2"]) == 2
+    err = capsys.readouterr().err
+    assert f"{out} holds folds of another run" in err and "folds" in err and "recipe" in err
+    assert sorted(path.name for path in out.iterdir()) == ["cv.json"]

@@ -19,16 +19,27 @@ GOLD = ["Moscow praised the deal.", "Russia is an aggressor.", "The Kremlin met 
 TRANSFER = ["NATO met in Brussels.", "The alliance sent jets.", "Ministers spoke at length.", "Troops crossed the border."]
 
 
-@pytest.fixture(scope="module")
-def teacher(tiny_encoder, tmp_path_factory):
-    """A teacher that reads every sentence as `favor` toward NATO and `none` toward the others."""
-    model = SentenceStanceModel.from_encoder(str(tiny_encoder), lora_rank=None, max_length=32)
+def biased_teacher(encoder, directory, nato_bias):
+    """A teacher whose stance toward NATO is ``nato_bias`` (logits) for every sentence, and `none` toward the others."""
+    model = SentenceStanceModel.from_encoder(str(encoder), lora_rank=None, max_length=32)
     with torch.no_grad():
         bias = model.heads["stance"].bias
         bias.zero_()
         bias[:, STANCE_LABELS.index("none")] = 4.0
-        bias[list(model.targets).index("nato")] = torch.tensor([4.0, 0.0, 0.0, 0.0])
-    return model.save_pretrained(tmp_path_factory.mktemp("teacher") / "model")
+        bias[list(model.targets).index("nato")] = torch.tensor(nato_bias)
+    return model.save_pretrained(directory)
+
+
+@pytest.fixture(scope="module")
+def teacher(tiny_encoder, tmp_path_factory):
+    """A teacher that reads every sentence as `favor` toward NATO and `none` toward the others."""
+    return biased_teacher(tiny_encoder, tmp_path_factory.mktemp("teacher") / "model", [4.0, 0.0, 0.0, 0.0])
+
+
+@pytest.fixture(scope="module")
+def against_teacher(tiny_encoder, tmp_path_factory):
+    """Another teacher: `against` NATO, more confidently."""
+    return biased_teacher(tiny_encoder, tmp_path_factory.mktemp("against-teacher") / "model", [0.0, 6.0, 1.0, 0.0])
 
 
 def gold_examples() -> list[StanceExample]:
@@ -47,6 +58,17 @@ def test_teacher_probabilities_are_its_scores_per_sentence_and_target(teacher):
     scores = model.score_pairs([TRANSFER[1]], [model.targets["eu"].query])["stance"][0]
     assert np.allclose(probabilities[1, 1], scores, atol=1e-6)
     assert (probabilities[:, 0].argmax(-1) == STANCE_LABELS.index("favor")).all()
+
+
+def test_several_teachers_teach_their_mean_probabilities(teacher, against_teacher, tiny_encoder):
+    models = [StanceModel.from_pretrained(teacher), StanceModel.from_pretrained(against_teacher)]
+    each = [teacher_probabilities(model, TRANSFER, ["nato", "russia"]) for model in models]
+    assert not np.allclose(each[0], each[1], atol=0.1)
+    assert np.allclose(teacher_probabilities(models, TRANSFER, ["nato", "russia"]), (each[0] + each[1]) / 2, atol=1e-6)
+    task = DistillationTask(models, TRANSFER[:2])
+    features = task.features(SentenceStanceModel.from_encoder(str(tiny_encoder), lora_rank=None, max_length=32), [])
+    nato = list(models[0].targets).index("nato")
+    assert np.allclose([row["labels"]["teacher"][nato] for row in features], (each[0][:2, 0] + each[1][:2, 0]) / 2, atol=1e-5)
 
 
 @pytest.mark.parametrize("weight", [1.0, 0.0])
@@ -103,3 +125,15 @@ def test_the_recipe_trains_a_student_and_keeps_dev_sentences_out_of_transfer(tea
     with pytest.raises(ValueError, match="add --reader sentence"):
         train_model(TrainingData(data=[str(seed_rows)]), tmp_path / "x", encoder=str(tiny_encoder), teacher=str(teacher))
     assert not (tmp_path / "x").exists()
+
+
+def test_the_command_line_takes_several_teachers(teacher, against_teacher, tiny_encoder, seed_rows, tmp_path):
+    from stance.cli import main
+
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("".join(line + "\n" for line in seed_rows.read_text(encoding="utf-8").splitlines()[:40]), encoding="utf-8")
+    output = tmp_path / "student"
+    argv = ["train", "--data", str(rows), "--output", str(output), "--encoder", str(tiny_encoder), "--reader", "sentence", "--epochs", "1"]
+    assert main([*argv, "--max-length", "32", "--quiet", "--teacher", str(teacher), str(against_teacher)]) == 0
+    config = json.loads((output / "training_config.json").read_text(encoding="utf-8"))
+    assert config["training"]["teacher"] == config["data"]["teacher"] == [str(teacher), str(against_teacher)]
