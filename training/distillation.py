@@ -35,14 +35,17 @@ def load_transfer_texts(paths: Iterable[str | os.PathLike], *, text_dirs: Sequen
     return list(texts)
 
 
+def teacher_models(teacher: StanceModel | Sequence[StanceModel]) -> list[StanceModel]:
+    return [teacher] if isinstance(teacher, StanceModel) else list(teacher)
+
+
 def teacher_probabilities(
     teacher: StanceModel | Sequence[StanceModel], texts: Sequence[str], targets: Sequence[str], *, batch_size: int = 64
 ) -> np.ndarray:
     """The teacher's calibrated stance probabilities, (sentences, targets, labels), every pair scored; the mean
     over the models of a teacher that is several."""
-    models = [teacher] if isinstance(teacher, StanceModel) else list(teacher)
     probabilities = []
-    for model in models:
+    for model in teacher_models(teacher):
         queries = [model.targets[name].query for name in targets]
         scores = model.score_pairs([text for text in texts for _ in targets], queries * len(texts), batch_size=batch_size)
         probabilities.append(scores["stance"].reshape(len(texts), len(targets), -1))
@@ -57,7 +60,7 @@ class DistillationTask(SentenceStanceTask):
         self, teacher: StanceModel | Sequence[StanceModel], transfer_texts: Sequence[str] = (), *, distill_weight: float = 1.0, **options
     ) -> None:
         super().__init__(**options)
-        self.teachers = [teacher] if isinstance(teacher, StanceModel) else list(teacher)
+        self.teachers = teacher_models(teacher)
         if not self.teachers:
             raise ValueError("a teacher needs at least one model")
         self.transfer_texts = list(transfer_texts)
