@@ -1,7 +1,8 @@
 """What the benchmark scripts share: the default model's train/dev split of the labelled data.
 
     python -m benchmarks.common runs/split   # that split as row files, for `stance train --data ... --dev-data ...`,
-                                             # and the SemEval-2023 rows that name a target
+                                             # and the SemEval-2023 rows that name a target, labelled
+                                             # and (for --transfer-data) unlabelled
 """
 
 from __future__ import annotations
@@ -9,8 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from stance.models import DEFAULT_MODEL_DIR, default_targets
-from stance.training.data import StanceExample, load_examples
+from stance.models import DEFAULT_MODEL_DIR, default_targets, sentence_hash, split_sentences
+from stance.training.data import SHARED_SEMEVAL2023_EN, StanceExample, load_examples, shared_dir
 
 REPO = Path(__file__).resolve().parents[1]
 SEMEVAL2023_ROWS = REPO / "seeds" / "labels" / "semeval2023-train.jsonl"
@@ -62,6 +63,23 @@ def write_naming_rows(source: Path, path: Path) -> Path:
     return path
 
 
+def write_unlabelled_naming_rows(labelled: Path, path: Path) -> Path:
+    """Pointer rows (no labels) for the sentences that name a target in the SemEval-2023 articles that
+    ``labelled`` does not cover: sentences nobody labelled, on which a student learns its teachers'
+    probabilities (``stance train --teacher ... --transfer-data``). Needs ``../shared``."""
+    targets = default_targets()
+    covered = {json.loads(line)["article_id"] for line in labelled.read_text(encoding="utf-8").splitlines() if line.strip()}
+    rows = [
+        {"article_id": article.stem, "sentence_id": sentence_id, "sentence_hash": sentence_hash(sentence.text)}
+        for article in sorted((shared_dir() / SHARED_SEMEVAL2023_EN).glob("article*.txt"))
+        if article.stem not in covered
+        for sentence_id, sentence in enumerate(split_sentences(article.read_text(encoding="utf-8")))
+        if any(target.mentioned_in(sentence.text) for target in targets.values())
+    ]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
 if __name__ == "__main__":
     import sys
 
@@ -69,3 +87,4 @@ if __name__ == "__main__":
     for path in write_default_split(folder):
         print(path)
     print(write_naming_rows(SEMEVAL2023_ROWS, folder / "semeval2023-naming.jsonl"))
+    print(write_unlabelled_naming_rows(SEMEVAL2023_ROWS, folder / "semeval2023-unlabelled-naming.jsonl"))

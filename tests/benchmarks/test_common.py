@@ -1,10 +1,15 @@
-"""The SemEval-2023 rows for continued training: only those whose sentence names a target."""
+"""The SemEval-2023 rows for continued training, and the unlabelled ones for distillation: only those whose
+sentence names a target."""
 
 from __future__ import annotations
 
 import json
 
-from benchmarks.common import write_naming_rows
+from stance.models import sentence_hash, split_sentences
+from stance.training.data import SHARED_SEMEVAL2023_EN
+from stance.training.distillation import load_transfer_texts
+
+from benchmarks.common import write_naming_rows, write_unlabelled_naming_rows
 
 ROWS = [
     ("NATO ministers met in Brussels on Tuesday.", True),
@@ -24,3 +29,22 @@ def test_only_rows_that_name_a_target_are_kept_verbatim(tmp_path):
     written = write_naming_rows(source, tmp_path / "naming.jsonl")
     kept = written.read_text(encoding="utf-8").splitlines()
     assert kept == [line for line, (_, named) in zip(lines, ROWS, strict=True) if named]
+
+
+def test_unlabelled_rows_point_at_the_naming_sentences_of_articles_nobody_labelled(tmp_path, monkeypatch):
+    articles = tmp_path / "shared" / SHARED_SEMEVAL2023_EN
+    articles.mkdir(parents=True)
+    text = " ".join(sentence for sentence, _ in ROWS)
+    for article_id in ("article1", "article2"):
+        (articles / f"{article_id}.txt").write_text(text, encoding="utf-8")
+    labelled = tmp_path / "labelled.jsonl"
+    labelled.write_text(json.dumps({"article_id": "article1", "sentence_id": 0, "text": ROWS[0][0], "nato": "neutral"}) + "\n", encoding="utf-8")
+    monkeypatch.setenv("STANCE_SHARED", str(tmp_path / "shared"))
+
+    written = write_unlabelled_naming_rows(labelled, tmp_path / "u.jsonl")
+    rows = [json.loads(line) for line in written.read_text(encoding="utf-8").splitlines()]
+    sentences = [s.text for s in split_sentences(text)]
+    named = [index for index, sentence in enumerate(sentences) if dict(ROWS).get(sentence)]
+    assert len(named) == 2
+    assert rows == [{"article_id": "article2", "sentence_id": index, "sentence_hash": sentence_hash(sentences[index])} for index in named]
+    assert load_transfer_texts([written], text_dirs=[articles]) == [sentences[index] for index in named]
