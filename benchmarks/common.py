@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from stance.models import DEFAULT_MODEL_DIR, default_targets, sentence_hash, split_sentences
-from stance.training.data import SHARED_SEMEVAL2023_EN, StanceExample, load_examples, shared_dir
+from stance.models import DEFAULT_MODEL_DIR, default_targets, sentence_hash
+from stance.training.data import SHARED_SEMEVAL2023_EN, StanceExample, article_sentences, load_examples, shared_dir
 
 REPO = Path(__file__).resolve().parents[1]
 SEMEVAL2023_ROWS = REPO / "seeds" / "labels" / "semeval2023-train.jsonl"
@@ -69,12 +69,13 @@ def write_unlabelled_naming_rows(labelled: Path, path: Path) -> Path:
     probabilities (``stance train --teacher ... --transfer-data``). Needs ``../shared``."""
     targets = default_targets()
     covered = {json.loads(line)["article_id"] for line in labelled.read_text(encoding="utf-8").splitlines() if line.strip()}
+    articles = shared_dir() / SHARED_SEMEVAL2023_EN
     rows = [
-        {"article_id": article.stem, "sentence_id": sentence_id, "sentence_hash": sentence_hash(sentence.text)}
-        for article in sorted((shared_dir() / SHARED_SEMEVAL2023_EN).glob("article*.txt"))
+        {"article_id": article.stem, "sentence_id": sentence_id, "sentence_hash": sentence_hash(sentence)}
+        for article in sorted(articles.glob("article*.txt"))
         if article.stem not in covered
-        for sentence_id, sentence in enumerate(split_sentences(article.read_text(encoding="utf-8")))
-        if any(target.mentioned_in(sentence.text) for target in targets.values())
+        for sentence_id, sentence in enumerate(article_sentences(article.stem, (articles,)))  # as pointer rows are joined
+        if any(target.mentioned_in(sentence) for target in targets.values())
     ]
     path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     return path
