@@ -2,7 +2,7 @@
 
     python -m benchmarks.common runs/split   # that split as row files, for `stance train --data ... --dev-data ...`,
                                              # and the SemEval-2023 rows that name a target, labelled
-                                             # and (for --transfer-data) unlabelled
+                                             # (train and dev articles) and (for --transfer-data) unlabelled
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from stance.training.data import SHARED_SEMEVAL2023_EN, StanceExample, article_s
 
 REPO = Path(__file__).resolve().parents[1]
 SEMEVAL2023_ROWS = REPO / "seeds" / "labels" / "semeval2023-train.jsonl"
+SEMEVAL2023_DEV_ROWS = REPO / "seeds" / "labels" / "semeval2023-dev.jsonl"
 DEFAULT_DATA = [REPO / "seeds" / "corpus.jsonl", REPO / "seeds" / "labels" / "urw-dev.jsonl", REPO / "seeds" / "labels" / "seed-article.jsonl"]
 
 
@@ -88,4 +89,5 @@ if __name__ == "__main__":
     for path in write_default_split(folder):
         print(path)
     print(write_naming_rows(SEMEVAL2023_ROWS, folder / "semeval2023-naming.jsonl"))
+    print(write_naming_rows(SEMEVAL2023_DEV_ROWS, folder / "semeval2023-dev-naming.jsonl"))
     print(write_unlabelled_naming_rows(SEMEVAL2023_ROWS, folder / "semeval2023-unlabelled-naming.jsonl"))

@@ -7,8 +7,9 @@ Three row shapes are read from JSON Lines or CSV, all following ANNOTATION.md:
 * pointer: a long or wide row without ``text`` but with ``article_id``, ``sentence_id``
   and ``sentence_hash``; the text is joined at load time from ``<article_id>.txt`` in a
   text folder, split with the project's own splitter, so that text under another
-  licence never enters the repository (an ``article_id`` ``euvsdisinfo:<key>`` names a
-  claim title in the EUvsDisinfo table instead: ``CLAIM_TABLES``).
+  licence never enters the repository (an ``article_id`` ``<source>:<key>`` names an entry
+  of a table instead: ``TEXT_TABLES``, the EUvsDisinfo claim titles and the SemEval-2023
+  dev articles, which the organisers ship as one file of numbered lines).
 
 Exports of Label Studio (a ``.json`` list of tasks) and doccano (JSON Lines rows whose
 ``label`` is a list) made from ``stance label`` tasks are read by ``label_tools``.
@@ -45,11 +46,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_URW_DEV = Path("datasets") / "semeval2025-urw" / "dev"
 SHARED_SEMEVAL2023_EN = Path("datasets") / "semeval2023-task3" / "en" / "train-articles-subtask-2"
 SHARED_CLAIMS = Path("datasets") / "euvsdisinfo-claims"
-SHARED_TEXT_DIRS = (SHARED_URW_DEV, SHARED_SEMEVAL2023_EN, SHARED_CLAIMS)
+SHARED_SEMEVAL2023_EN_DEV = Path("datasets") / "semeval2023-task3" / "en"
+SHARED_TEXT_DIRS = (SHARED_URW_DEV, SHARED_SEMEVAL2023_EN, SHARED_CLAIMS, SHARED_SEMEVAL2023_EN_DEV)
 ARTICLE_NAMES = ("{id}", "{id}.txt", "article{id}.txt")  # an article's text file, as the organisers name it
-# Sources of one-sentence texts: a pointer row's article_id "<source>:<key>" names the title of the
-# row of the source's CSV whose ``id`` (a report URL) ends in <key>; the title is the only sentence.
-CLAIM_TABLES = {"euvsdisinfo": "posts.csv"}
 
 
 class DataError(ValueError):
@@ -316,11 +315,12 @@ def article_text_file(article_id: str, dirs: Iterable[Path]) -> Path | None:
 @lru_cache(maxsize=4096)
 def article_sentences(article_id: str, text_dirs: tuple[Path, ...]) -> list[str]:
     source, _, key = article_id.partition(":")
-    if source in CLAIM_TABLES and key:
-        table = next((d / CLAIM_TABLES[source] for d in text_dirs if (d / CLAIM_TABLES[source]).is_file()), None)
-        title = claim_titles(table).get(key) if table is not None else None
-        if title is not None:
-            return [title]
+    if source in TEXT_TABLES and key:
+        name, read_table = TEXT_TABLES[source]
+        table = next((d / name for d in text_dirs if (d / name).is_file()), None)
+        sentences = read_table(table).get(key) if table is not None else None
+        if sentences is not None:
+            return sentences
     else:
         path = article_text_file(article_id, text_dirs)
         if path is not None:
@@ -333,10 +333,34 @@ def article_sentences(article_id: str, text_dirs: tuple[Path, ...]) -> list[str]
 
 
 @lru_cache(maxsize=4)
-def claim_titles(table: Path) -> dict[str, str]:
-    """A claim table's titles by the last part of their ``id`` URL."""
+def claim_titles(table: Path) -> dict[str, list[str]]:
+    """A claim table's titles by the last part of their ``id`` URL; a title is one sentence, never split."""
     with table.open(encoding="utf-8", newline="") as handle:
-        return {row["id"].rstrip("/").rsplit("/", 1)[-1]: row["title"] for row in csv.DictReader(handle)}
+        return {row["id"].rstrip("/").rsplit("/", 1)[-1]: [row["title"]] for row in csv.DictReader(handle)}
+
+
+@lru_cache(maxsize=4)
+def numbered_line_articles(table: Path) -> dict[str, list[str]]:
+    """The sentences of each article of a SemEval-2023 Task 3 template (``article id, line number,
+    line`` per row, tab-separated): the article's text is rebuilt with every line at its number
+    (the missing numbers are its blank lines) and split as an article file is."""
+    lines: dict[str, dict[int, str]] = {}
+    with table.open(encoding="utf-8") as handle:
+        for row in handle:
+            article_id, number, *text = row.rstrip("\n").split("\t", 2)
+            lines.setdefault(article_id, {})[int(number)] = text[0] if text else ""
+    return {
+        article_id: [s.text for s in split_sentences("\n".join(numbered.get(i, "") for i in range(1, max(numbered) + 1)))]
+        for article_id, numbered in lines.items()
+    }
+
+
+# Sources of texts kept in one table: a pointer row's article_id "<source>:<key>" names the entry <key> of
+# the table file found in a text folder. EUvsDisinfo: the title of the claim whose report URL ends in <key>.
+TEXT_TABLES = {
+    "euvsdisinfo": ("posts.csv", claim_titles),
+    "semeval2023-dev": ("dev-labels-subtask-3.template", numbered_line_articles),
+}
 
 
 def split_by_article(

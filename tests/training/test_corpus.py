@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from stance.models import default_targets, sentence_hash, split_sentences
-from stance.training.data import DataError, load_examples
+from stance.training.data import DataError, load_examples, numbered_line_articles
 
 from benchmarks.behaviour import read_checklist
 
@@ -19,6 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 SEEDS = REPO / "seeds"
 URW_DEV = REPO.parent / "shared" / "datasets" / "semeval2025-urw" / "dev"
 SEMEVAL2023_EN = REPO.parent / "shared" / "datasets" / "semeval2023-task3" / "en" / "train-articles-subtask-2"
+SEMEVAL2023_EN_DEV = REPO.parent / "shared" / "datasets" / "semeval2023-task3" / "en" / "dev-labels-subtask-3.template"
 CLAIMS = REPO.parent / "shared" / "datasets" / "euvsdisinfo-claims" / "posts.csv"
 WRITTEN_CORPORA = {"corpus-hard-cases.jsonl": 450, "corpus-contrasts.jsonl": 600}  # our own text, sentences at least
 CLAIM_BATCHES = ("euvsdisinfo-claims", "euvsdisinfo-claims-2")  # seeds/labels files of claim labels
@@ -115,6 +116,26 @@ def test_semeval2023_labels_cover_every_sentence_of_their_articles_and_pass_hist
 
 
 @needs_shared
+def test_semeval2023_dev_labels_cover_every_sentence_of_their_articles_and_pass_history_matches():
+    examples = load_examples(SEEDS / "labels" / "semeval2023-dev.jsonl", targets=default_targets())
+    labelled = Counter(ex.article_id for ex in examples)
+    articles = numbered_line_articles(SEMEVAL2023_EN_DEV)
+    assert len(labelled) >= 80 and all(article_id.startswith("semeval2023-dev:") for article_id in labelled)
+    for article_id, pairs in labelled.items():
+        assert pairs == 4 * len(articles[article_id.partition(":")[2]]), article_id
+    counts = Counter((ex.target, ex.label) for ex in examples)
+    assert counts["eu", "against"] >= 100 and counts["eu", "neutral"] >= 200
+    passes = [json.loads(line) for line in (SEEDS / "labels" / "semeval2023-dev.passes.jsonl").open()]
+    final = [json.loads(line) for line in (SEEDS / "labels" / "semeval2023-dev.jsonl").open()]
+    assert [(p["article_id"], p["sentence_id"], p["sentence_hash"]) for p in passes] == [
+        (r["article_id"], r["sentence_id"], r["sentence_hash"]) for r in final
+    ]
+    agreed = [p for p in passes if p["pass_a"] == p["pass_b"]]
+    assert len(agreed) >= 0.9 * len(passes)
+    assert all([r[f] for f in ("russia", "west", "eu", "nato", "voice")] == p["pass_a"] for p, r in zip(passes, final, strict=True) if p in agreed)
+
+
+@needs_shared
 @pytest.mark.parametrize("name", CLAIM_BATCHES)
 def test_claim_labels_join_their_titles_and_pass_history_matches(name):
     examples = load_examples(SEEDS / "labels" / f"{name}.jsonl", targets=default_targets())
@@ -137,9 +158,11 @@ def test_the_claim_batches_share_no_title():
 def test_no_sentence_of_the_shared_articles_is_in_the_repository():
     sentences = {" ".join(row["title"].split()) for row in csv.DictReader(CLAIMS.open(encoding="utf-8", newline=""))}
     sentences = {title for title in sentences if len(title) >= 40}
-    for path in [*URW_DEV.glob("*.txt"), *SEMEVAL2023_EN.glob("*.txt")]:
-        for sentence in split_sentences(path.read_text(encoding="utf-8")):
-            text = " ".join(sentence.text.split())
+    texts = [*URW_DEV.glob("*.txt"), *SEMEVAL2023_EN.glob("*.txt")]
+    articles = [[s.text for s in split_sentences(path.read_text(encoding="utf-8"))] for path in texts]
+    for article in [*articles, *numbered_line_articles(SEMEVAL2023_EN_DEV).values()]:
+        for sentence in article:
+            text = " ".join(sentence.split())
             if len(text) >= 60:
                 sentences.add(text)
     files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()

@@ -296,6 +296,30 @@ def test_pointer_rows_name_claim_titles(tmp_path, article_dir):
     assert "no text for article euvsdisinfo:nato-provokes" in problem
 
 
+def test_pointer_rows_name_articles_of_a_numbered_line_template(tmp_path, article_dir, article_sentences):
+    """``semeval2023-dev:<id>`` points at an article of the SemEval-2023 template: its numbered lines, with the
+    missing numbers as blank lines, rebuild the article file, so its sentences are the file's sentences."""
+    folder = tmp_path / "semeval2023"
+    folder.mkdir()
+    lines = ARTICLE.splitlines()
+    assert lines[1] == ""  # the headline's blank line: absent from the template
+    template = [f"7001\t{number}\t{line}" for number, line in enumerate(lines, start=1) if line]
+    template.insert(1, "7002\t1\tA second article about the EU")  # articles interleave; each keeps its own lines
+    (folder / "dev-labels-subtask-3.template").write_text("\n".join(template) + "\n", encoding="utf-8")
+    rows = [
+        {"article_id": "semeval2023-dev:7001", "sentence_id": i, "sentence_hash": sentence_hash(article_sentences[i]), "russia": "favor"}
+        for i in (0, 4)
+    ]
+    path = write_jsonl(tmp_path / "template.jsonl", [*rows, {**rows[0], "article_id": "semeval2023-dev:7003"}])
+    (problem,) = problems_of(path, [folder])
+    assert problem.startswith(f"{path}:3: ") and "no text for article semeval2023-dev:7003" in problem
+    path = write_jsonl(tmp_path / "template-good.jsonl", rows)
+    russia = [ex for ex in load(path, [folder]) if ex.target == "russia"]
+    assert [(ex.text, ex.sentence_id) for ex in russia] == [(article_sentences[0], 0), (article_sentences[4], 4)]
+    second = {"article_id": "semeval2023-dev:7002", "sentence_id": 0, "sentence_hash": sentence_hash(template[1].split("\t")[2]), "eu": "neutral"}
+    assert [ex.label for ex in load(write_jsonl(tmp_path / "second.jsonl", [second]), [folder]) if ex.target == "eu"] == ["neutral"]
+
+
 def test_pointer_row_whose_article_is_missing(tmp_path, article_dir):
     path = write_jsonl(
         tmp_path / "pointers.jsonl",
