@@ -46,7 +46,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_URW_DEV = Path("datasets") / "semeval2025-urw" / "dev"
 SHARED_SEMEVAL2023_EN = Path("datasets") / "semeval2023-task3" / "en" / "train-articles-subtask-2"
 SHARED_CLAIMS = Path("datasets") / "euvsdisinfo-claims"
-SHARED_SEMEVAL2023_EN_DEV = Path("datasets") / "semeval2023-task3" / "en"
+SHARED_SEMEVAL2023_EN_DEV = Path("datasets") / "semeval2023-task3" / "en"  # the dev articles' template (TEXT_TABLES)
 SHARED_TEXT_DIRS = (SHARED_URW_DEV, SHARED_SEMEVAL2023_EN, SHARED_CLAIMS, SHARED_SEMEVAL2023_EN_DEV)
 ARTICLE_NAMES = ("{id}", "{id}.txt", "article{id}.txt")  # an article's text file, as the organisers name it
 
@@ -346,7 +346,7 @@ def numbered_line_articles(table: Path) -> dict[str, list[str]]:
     (the missing numbers are its blank lines) and split as an article file is."""
     lines: dict[str, dict[int, str]] = {}
     with table.open(encoding="utf-8") as handle:
-        for row in handle:
+        for row in filter(str.strip, handle):
             article_id, number, *text = row.rstrip("\n").split("\t", 2)
             lines.setdefault(article_id, {})[int(number)] = text[0] if text else ""
     return {

@@ -305,7 +305,7 @@ def test_pointer_rows_name_articles_of_a_numbered_line_template(tmp_path, articl
     assert lines[1] == ""  # the headline's blank line: absent from the template
     template = [f"7001\t{number}\t{line}" for number, line in enumerate(lines, start=1) if line]
     template.insert(1, "7002\t1\tA second article about the EU")  # articles interleave; each keeps its own lines
-    (folder / "dev-labels-subtask-3.template").write_text("\n".join(template) + "\n", encoding="utf-8")
+    (folder / "dev-labels-subtask-3.template").write_text("\n".join(template) + "\n\n", encoding="utf-8")  # a blank last row
     rows = [
         {"article_id": "semeval2023-dev:7001", "sentence_id": i, "sentence_hash": sentence_hash(article_sentences[i]), "russia": "favor"}
         for i in (0, 4)
