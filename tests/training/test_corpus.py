@@ -26,6 +26,15 @@ CLAIM_BATCHES = ("euvsdisinfo-claims", "euvsdisinfo-claims-2")  # seeds/labels f
 needs_shared = pytest.mark.skipif(not URW_DEV.is_dir(), reason="../shared/datasets is not beside the repository")
 
 
+def passes_and_labels(name: str) -> tuple[list[dict], list[dict]]:
+    """The two labelling passes of ``seeds/labels/<name>`` and its adjudicated rows."""
+    return [[json.loads(line) for line in (SEEDS / "labels" / f"{name}{suffix}").open()] for suffix in (".passes.jsonl", ".jsonl")]
+
+
+def pointers(rows: list[dict], keys=("article_id", "sentence_id", "sentence_hash")) -> list[tuple]:
+    return [tuple(row[key] for key in keys) for row in rows]
+
+
 def test_seed_corpus_covers_every_target_with_favor_and_against():
     examples = load_examples(SEEDS / "corpus.jsonl", targets=default_targets())
     sentences = {(ex.article_id, ex.sentence_id) for ex in examples}
@@ -110,11 +119,8 @@ def test_semeval2023_labels_cover_every_sentence_of_their_articles_and_pass_hist
     for article_id, pairs in labelled.items():
         path = SEMEVAL2023_EN / f"{article_id}.txt"
         assert pairs == 4 * len(split_sentences(path.read_text(encoding="utf-8"))), article_id
-    passes = [json.loads(line) for line in (SEEDS / "labels" / "semeval2023-train.passes.jsonl").open()]
-    final = [json.loads(line) for line in (SEEDS / "labels" / "semeval2023-train.jsonl").open()]
-    assert [(p["article_id"], p["sentence_id"], p["sentence_hash"]) for p in passes] == [
-        (r["article_id"], r["sentence_id"], r["sentence_hash"]) for r in final
-    ]
+    passes, final = passes_and_labels("semeval2023-train")
+    assert pointers(passes) == pointers(final)
     assert not set(labelled) & {path.stem for path in URW_DEV.glob("*.txt")}
 
 
@@ -128,14 +134,11 @@ def test_semeval2023_dev_labels_cover_every_sentence_of_their_articles_and_pass_
         assert pairs == 4 * len(articles[article_id.partition(":")[2]]), article_id
     counts = Counter((ex.target, ex.label) for ex in examples)
     assert counts["eu", "against"] >= 100 and counts["eu", "neutral"] >= 200
-    passes = [json.loads(line) for line in (SEEDS / "labels" / "semeval2023-dev.passes.jsonl").open()]
-    final = [json.loads(line) for line in (SEEDS / "labels" / "semeval2023-dev.jsonl").open()]
-    assert [(p["article_id"], p["sentence_id"], p["sentence_hash"]) for p in passes] == [
-        (r["article_id"], r["sentence_id"], r["sentence_hash"]) for r in final
-    ]
-    agreed = [p for p in passes if p["pass_a"] == p["pass_b"]]
+    passes, final = passes_and_labels("semeval2023-dev")
+    assert pointers(passes) == pointers(final)
+    agreed = [(p, r) for p, r in zip(passes, final, strict=True) if p["pass_a"] == p["pass_b"]]
     assert len(agreed) >= 0.9 * len(passes)
-    assert all([r[f] for f in ("russia", "west", "eu", "nato", "voice")] == p["pass_a"] for p, r in zip(passes, final, strict=True) if p in agreed)
+    assert all([r[f] for f in ("russia", "west", "eu", "nato", "voice")] == p["pass_a"] for p, r in agreed)
 
 
 @needs_shared
@@ -147,9 +150,8 @@ def test_claim_labels_join_their_titles_and_pass_history_matches(name):
     assert {ex.text for ex in examples} <= titles
     counts = Counter((ex.target, ex.label) for ex in examples)
     assert counts["russia", "favor"] >= 200 and counts["west", "against"] >= 400
-    passes = [json.loads(line) for line in (SEEDS / "labels" / f"{name}.passes.jsonl").open()]
-    final = [json.loads(line) for line in (SEEDS / "labels" / f"{name}.jsonl").open()]
-    assert [(p["article_id"], p["sentence_hash"]) for p in passes] == [(r["article_id"], r["sentence_hash"]) for r in final]
+    passes, final = passes_and_labels(name)
+    assert pointers(passes, ("article_id", "sentence_hash")) == pointers(final, ("article_id", "sentence_hash"))
 
 
 def test_the_claim_batches_share_no_title():
