@@ -1,4 +1,4 @@
-"""Model folders side by side on the shipped model's dev split (52 held-out articles, 39 of them
+"""Model folders side by side on the dev split (``seeds/dev-articles.txt``: 52 articles, 39 of them
 real SemEval-2025 articles): dev F_avg on all and on real articles, per target on real articles,
 voice accuracy, as ``analyze`` scores (alias gate on, int8 ONNX unless ``--runtime torch``).
 Folders that differ only in ``--seed`` are grouped: mean and spread. The rows of issue 10's ablation; below

@@ -4,7 +4,7 @@ reading the previous sentence too?
 Each pair's second segment becomes "<target query> | before: <the previous sentence of the
 article, its last 30 words>" (the sentence itself stays the first segment, cut first when the pair
 is too long), in training and on dev alike. The run goes on training the shipped MiniLM pair model (the default until 1.2.0) with the
-recipe of the guide-v2 rows of the ablation (2 epochs, learning rate 2e-4, the shipped model's dev
+recipe of the guide-v2 rows of the ablation (2 epochs, learning rate 2e-4, the dev
 split), so its baseline is that recipe without context (e.g. ``runs/e2a-s42``, trained by
 ``stance train --init-model models/minilm ... --epochs 2 --learning-rate 2e-4 --seed 42``).
 Every pair scored (no alias gate), torch fp32, for both.

@@ -1,16 +1,17 @@
 """The labelling loop on the real articles, with the gold labels as the annotator.
 
-The shipped model never trained on its own dev articles, so only those can show what new
-labels teach it: the real (SemEval-2025) dev articles of ``models/default`` are split by
-article into a pool half and an evaluation half. Each round, for ``uncertain`` and for
+Only articles the model never trained on can show what new labels teach it: the real
+(SemEval-2025) dev articles (``seeds/dev-articles.txt``) are split by article into a pool half and an
+evaluation half, so ``--model`` must be one trained without them: ``minilm`` (the default here), or a run
+of the default's recipe on the split (``make default-recipe``); not the shipped default since 1.7.0. Each round, for ``uncertain`` and for
 ``random`` selection: ``stance label`` picks sentences from the pool (the model of the last
 round scores them), the gold labels answer them as annotations in a Label Studio export,
-``stance train --init-model models/default`` trains one epoch on every label so far (dev data:
+``stance train --init-model MODEL`` trains one epoch on every label so far (dev data:
 the export itself, so the evaluation half is never seen), and the new model is scored on the
 evaluation half. Text is read from ../shared at run time; everything is written under
 ``runs/label-loop`` except the plot.
 
-    python -m benchmarks.label_loop [--per-round 100] [--rounds 4] [--random-seeds 42 7 13]
+    python -m benchmarks.label_loop [--model runs/default-recipe] [--per-round 100] [--rounds 4] [--random-seeds 42 7 13]
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from stance.models import DEFAULT_MODEL_DIR, StanceModel
+from stance.models import StanceModel
 from stance.training.data import REPO_ROOT, load_examples, shared_dir
 from stance.training.evaluation import StanceEvaluator
 
+from benchmarks.common import dev_article_ids
 from stance.cli import main as stance
 
 LABELS = REPO_ROOT / "seeds" / "labels" / "urw-dev.jsonl"
@@ -35,6 +37,7 @@ PLOT = REPO_ROOT / "benchmarks" / "label_loop.png"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="minilm", help="a stance model trained without the dev articles (name or folder)")
     parser.add_argument("--per-round", type=int, default=100, help="sentences labelled per round")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--seed", type=int, default=42, help="seed of the pool/evaluation split, of training and of the first random run")
@@ -46,7 +49,7 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    dev_ids = json.loads((DEFAULT_MODEL_DIR / "training_config.json").read_text())["data"]["dev article ids"]
+    dev_ids = dev_article_ids()
     rows = [json.loads(line) for line in LABELS.read_text(encoding="utf-8").splitlines() if line.strip()]
     real = sorted({row["article_id"] for row in rows} & set(dev_ids))
     random.Random(args.seed).shuffle(real)
@@ -59,7 +62,7 @@ def main() -> None:
         "".join(json.dumps({"id": i, "text": (shared_dir() / TEXTS / f"{i}.txt").read_text(encoding="utf-8")}) + "\n" for i in pool_ids),
         encoding="utf-8",
     )
-    evaluator = StanceEvaluator(load_examples(eval_rows, targets=StanceModel.from_pretrained().targets))
+    evaluator = StanceEvaluator(load_examples(eval_rows, targets=StanceModel.from_pretrained(args.model).targets))
     print(f"pool: {len(pool_ids)} articles, {len(gold)} labelled sentences; evaluation: {len(eval_ids)} articles, {len(evaluator.examples)} pairs")
 
     saved = out / "results.json"  # finished runs are kept, so more random seeds can be added later
@@ -70,9 +73,9 @@ def main() -> None:
     for name, strategy, seed in runs:
         if len(results.get(name, [])) == args.rounds + 1:
             continue
-        baseline = evaluator(StanceModel.from_pretrained())["overall"]["f_avg"] if baseline is None else baseline
+        baseline = evaluator(StanceModel.from_pretrained(args.model))["overall"]["f_avg"] if baseline is None else baseline
         results[name] = [(0, baseline)]
-        model_dir, task_files, export = str(DEFAULT_MODEL_DIR), [], []
+        model_dir, task_files, export = args.model, [], []
         for round_no in range(1, args.rounds + 1):
             started = time.perf_counter()
             tasks = out / f"{name}-r{round_no}.tasks.json"
@@ -84,7 +87,7 @@ def main() -> None:
             export_file = out / f"{name}-r{round_no}.export.json"
             export_file.write_text(json.dumps(export), encoding="utf-8")
             model_dir = str(out / f"{name}-r{round_no}.model")
-            _run(["train", "--init-model", str(DEFAULT_MODEL_DIR), "--data", str(export_file), "--dev-data", str(export_file), "--epochs", "1",
+            _run(["train", "--init-model", args.model, "--data", str(export_file), "--dev-data", str(export_file), "--epochs", "1",
                   "--learning-rate", str(args.learning_rate), "--seed", str(args.seed), "--output", model_dir, "--quiet"])  # fmt: skip
             f_avg = evaluator(StanceModel.from_pretrained(model_dir))["overall"]["f_avg"]
             labelled = sum(1 for task in export if not task["annotations"][0]["was_cancelled"])

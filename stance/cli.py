@@ -92,6 +92,11 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--max-length", type=int, help="tokens per sentence-target pair (default 128), or per article chunk (default 256)")
     train.add_argument("--class-weighting", choices=["sqrt", "none"], default="sqrt")
     train.add_argument("--dev-fraction", type=float, default=0.2)
+    train.add_argument(
+        "--last-epoch", action="store_true",
+        help="keep the model after the last epoch instead of the best on dev; the dev rows still calibrate (a final run on "
+        "every labelled article, with the epochs its recipe was chosen with: make default-model)",
+    )  # fmt: skip
     train.add_argument("--seed", type=int, default=42)
     train.add_argument(
         "--gate-sample", type=float, default=1.0,
@@ -267,6 +272,7 @@ def _train(args: argparse.Namespace) -> int:
         learning_rate=args.learning_rate,
         class_weighting=args.class_weighting,
         dev_fraction=args.dev_fraction,
+        last_epoch=args.last_epoch,
         seed=args.seed,
         gate_sample=args.gate_sample,
         device=args.device,

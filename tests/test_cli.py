@@ -374,7 +374,7 @@ def test_train_produces_a_loadable_model(tmp_path, tiny_encoder, capsys):
     data = write_jsonl(tmp_path / "train.jsonl", LABELLED)
     output = tmp_path / "model"
     argv = ["train", "--data", str(data), "--output", str(output), "--encoder", str(tiny_encoder)]
-    argv += ["--epochs", "1", "--batch-size", "8", "--max-length", "32", "--quiet", "--name", "cli-test"]
+    argv += ["--epochs", "1", "--batch-size", "8", "--max-length", "32", "--quiet", "--name", "cli-test", "--last-epoch"]
     assert main(argv) == 0
     captured = capsys.readouterr()
     assert "model written to" in captured.err
@@ -383,6 +383,7 @@ def test_train_produces_a_loadable_model(tmp_path, tiny_encoder, capsys):
     assert {"config.json", "model.safetensors", "targets.json", "README.md", "training_config.json"} <= names
     config = json.loads((output / "training_config.json").read_text(encoding="utf-8"))
     assert config["training"]["epochs"] == 1
+    assert config["training"]["last_epoch"] is True and config["best_epoch"] is None  # kept, not selected
     assert config["training"]["lora_rank"] == 16  # the default: an adapter
     assert config["data"]["train pairs"] + config["data"]["dev pairs"] == 4 * len(LABELLED)
     # articles are never cut between train and dev

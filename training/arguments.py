@@ -30,6 +30,9 @@ class TrainingArguments:
     teacher: str | list[str] | None = None  # stance model(s) whose (mean) probabilities a sentence-reader student also learns
     distill_weight: float = 1.0  # weight of the teacher's soft targets beside the gold loss
     int8_ffn_output: bool | None = None  # the saved model's faster int8 export (models/tasks.py); None: as before
+    # keep the model after the last epoch, the dev rows only calibrate: a final run on every labelled article
+    # whose epochs were chosen on a dev split, with a held-out set too small or far off to choose them again
+    last_epoch: bool = False
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:

@@ -124,7 +124,7 @@ class Trainer:
             entry = {"epoch": epoch, "train_loss": running / max(seen, 1)}
             if self.dev_examples:
                 entry.update(task.epoch_summary(task.evaluate(model, self.dev_examples)))
-                if entry[selection_key] > best_score:
+                if entry[selection_key] > best_score and not args.last_epoch:
                     best_score, result.best_epoch = entry[selection_key], epoch
                     best_state = {k: v.detach().clone() for k, v in model.state_dict().items() if model.saves(k)}
             result.history.append(entry)

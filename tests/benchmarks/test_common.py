@@ -1,5 +1,5 @@
-"""The SemEval-2023 rows for continued training, and the unlabelled ones for distillation: only those whose
-sentence names a target."""
+"""The dev articles every recipe is measured on; the SemEval-2023 rows for continued training, and the
+unlabelled ones for distillation: only those whose sentence names a target."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from stance.models import sentence_hash, split_sentences
 from stance.training.data import SHARED_SEMEVAL2023_EN
 from stance.training.distillation import load_transfer_texts
 
-from benchmarks.common import write_naming_rows, write_unlabelled_naming_rows
+from benchmarks.common import DEFAULT_DATA, dev_article_ids, write_default_split, write_naming_rows, write_unlabelled_naming_rows
 
 ROWS = [
     ("NATO ministers met in Brussels on Tuesday.", True),
@@ -48,3 +48,18 @@ def test_unlabelled_rows_point_at_the_naming_sentences_of_articles_nobody_labell
     assert len(named) == 2
     assert rows == [{"article_id": "article2", "sentence_id": index, "sentence_hash": sentence_hash(sentences[index])} for index in named]
     assert load_transfer_texts([written], text_dirs=[articles]) == [sentences[index] for index in named]
+
+
+def test_the_dev_articles_are_labelled_articles_and_the_split_files_partition_the_rows(tmp_path):
+    dev_ids = dev_article_ids()
+    rows = {source.name: [json.loads(line) for line in source.read_text(encoding="utf-8").splitlines() if line.strip()] for source in DEFAULT_DATA}
+    labelled = {row["article_id"] for source_rows in rows.values() for row in source_rows}
+    assert len(dev_ids) == 52 and dev_ids <= labelled
+    real = {row["article_id"] for row in rows["urw-dev.jsonl"]} & dev_ids
+    assert len(real) == 39
+
+    written = {path.name: [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] for path in write_default_split(tmp_path)}
+    for name, source_rows in rows.items():
+        dev, train = written.get(f"dev-{name}", []), written.get(f"train-{name}", [])
+        assert {row["article_id"] for row in dev} <= dev_ids and not {row["article_id"] for row in train} & dev_ids
+        assert sorted(map(json.dumps, dev + train)) == sorted(map(json.dumps, source_rows))  # every row once, unchanged

@@ -86,6 +86,25 @@ def test_best_epoch_is_the_one_with_the_highest_dev_f_avg(run):
     assert result.best_epoch == 1 + scores.index(max(scores))
 
 
+@pytest.mark.parametrize("last_epoch", [False, True])
+def test_last_epoch_keeps_the_final_weights_and_still_calibrates(tiny_encoder, monkeypatch, last_epoch):
+    def train(dev: list[StanceExample], **options):
+        args = TrainingArguments(encoder=str(tiny_encoder), epochs=2, batch_size=4, lora_rank=4, learning_rate=1e-3, max_length=32, **options)
+        trainer = Trainer(args, examples("train-"), dev, progress=False)
+        falling = iter([{"dev_f_avg": 0.9}, {"dev_f_avg": 0.1}])  # the dev rows would pick epoch 1
+        monkeypatch.setattr(trainer.task, "epoch_summary", lambda metrics: next(falling))
+        return trainer.train()
+
+    without_dev = train([])
+    result = train(examples("dev-"), last_epoch=last_epoch)
+    final = dict(without_dev.model.named_parameters())
+    kept_final = all(torch.equal(value, final[name]) for name, value in result.model.named_parameters())
+    assert kept_final == last_epoch
+    assert result.best_epoch == (None if last_epoch else 1)
+    assert [h["dev_f_avg"] for h in result.history] == [0.9, 0.1]  # dev is still scored each epoch
+    assert result.dev_metrics is not None and result.model.head_specs["stance"].temperature != 1.0  # and calibrates
+
+
 def test_calibration_and_gate_prior(run):
     _, _, result, _ = run
     settings = result.model.settings
