@@ -389,6 +389,7 @@ def test_train_produces_a_loadable_model(tmp_path, tiny_encoder, capsys):
     # articles are never cut between train and dev
     assert config["data"]["train articles"] + config["data"]["dev articles"] == 4
     assert (output / "README.md").read_text(encoding="utf-8").startswith("# cli-test 0")
+    assert "Kept the last epoch (1)." in (output / "README.md").read_text(encoding="utf-8")
     model = StanceModel.from_pretrained(output)
     assert_finite_temperatures(model)
     assert model.settings.model_name == "cli-test"

@@ -114,7 +114,7 @@ class ArticleLabelTask:
                 f"{h.get('dev_samples_f1', float('nan')):.3f} |"
                 for h in result.history
             ],
-            f"\nBest epoch: {result.best_epoch}. Training took {result.seconds / 60:.1f} minutes.",
+            f"\n{result.summary()}",
             "",
         ]
         if result.dev_metrics:

@@ -43,7 +43,7 @@ def model_card(result: TrainResult, args: TrainingArguments, data_counts: dict) 
             f"| {h['epoch']} | {h['train_loss']:.4f} | {h.get('dev_f_avg', float('nan')):.3f} | {h.get('dev_macro_f1', float('nan')):.3f} |"
             for h in result.history
         ],
-        f"\nBest epoch: {result.best_epoch}. Training took {result.seconds / 60:.1f} minutes.",
+        f"\n{result.summary()}",
         "",
     ]
     if result.dev_metrics:

@@ -32,6 +32,11 @@ class TrainResult:
     dev_metrics: dict | None = None
     seconds: float = 0.0
 
+    def summary(self) -> str:
+        """The card's line on which epoch was kept and how long training took."""
+        kept = f"Best epoch: {self.best_epoch}." if self.best_epoch else f"Kept the last epoch ({len(self.history)})."
+        return f"{kept} Training took {self.seconds / 60:.1f} minutes."
+
 
 def smoothing_sentences(examples: Sequence, *, seed: int) -> list[str]:
     """The training sentences on which a model with an all-int8 export measures its FFN inputs:
