@@ -17,7 +17,7 @@ from sklearn.metrics import roc_auc_score
 from stance.models import StanceModel
 from stance.training.data import SHARED_URW_DEV, shared_dir
 
-from benchmarks.common import dev_article_ids
+from benchmarks.common import add_held_out_model_option, dev_article_ids
 
 # narrative -> (target, +1 if the tag should raise the score, -1 if it should lower it)
 NARRATIVES = {
@@ -39,7 +39,7 @@ def article_narratives(path: Path) -> dict[str, set[str]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="minilm", help="a stance model trained without the dev articles (name or folder; not the shipped default since 1.7.0, which trains on them)")
+    add_held_out_model_option(parser)
     parser.add_argument("--all-articles", action="store_true")
     args = parser.parse_args()
     folder = shared_dir() / SHARED_URW_DEV

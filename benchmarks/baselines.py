@@ -16,7 +16,7 @@ from sklearn.pipeline import make_pipeline
 from stance.models import STANCE_LABELS, StanceModel, default_targets
 from stance.training.evaluation import StanceEvaluator, f_avg, macro_f1
 
-from benchmarks.common import default_split
+from benchmarks.common import add_held_out_model_option, default_split
 
 VADER_THRESHOLD = 0.05
 
@@ -67,7 +67,7 @@ def _labels(stance) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="minilm", help="a stance model trained without the dev articles (name or folder; not the shipped default since 1.7.0, which trains on them)")
+    add_held_out_model_option(parser)
     args = parser.parse_args()
     train, dev = default_split()
     model = StanceModel.from_pretrained(args.model)

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -24,6 +25,14 @@ def dev_article_ids() -> set[str]:
     """The 52 articles (39 real) that recipes are selected on. Fixed in a file rather than read from the
     shipped model, because the shipped default is trained on them too once its recipe is chosen."""
     return set(DEV_ARTICLES.read_text(encoding="utf-8").split())
+
+
+def add_held_out_model_option(parser: argparse.ArgumentParser) -> None:
+    """``--model`` of the scripts that score the dev articles: a model that never trained on them."""
+    parser.add_argument(
+        "--model", default="minilm",
+        help="a stance model trained without the dev articles (name or folder; not the shipped default since 1.7.0, which trains on them)",
+    )  # fmt: skip
 
 
 def default_split() -> tuple[list[StanceExample], list[StanceExample]]:

@@ -27,7 +27,7 @@ from stance.models import StanceModel
 from stance.training.data import REPO_ROOT, load_examples, shared_dir
 from stance.training.evaluation import StanceEvaluator
 
-from benchmarks.common import dev_article_ids
+from benchmarks.common import add_held_out_model_option, dev_article_ids
 from stance.cli import main as stance
 
 LABELS = REPO_ROOT / "seeds" / "labels" / "urw-dev.jsonl"
@@ -37,7 +37,7 @@ PLOT = REPO_ROOT / "benchmarks" / "label_loop.png"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="minilm", help="a stance model trained without the dev articles (name or folder)")
+    add_held_out_model_option(parser)
     parser.add_argument("--per-round", type=int, default=100, help="sentences labelled per round")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--seed", type=int, default=42, help="seed of the pool/evaluation split, of training and of the first random run")
