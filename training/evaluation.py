@@ -12,6 +12,7 @@ from scipy import stats
 from sklearn.metrics import classification_report, confusion_matrix, f1_score
 from stance.models import STANCE_LABELS, VOICE_LABELS, StanceModel
 from stance.models.atomic import atomic_file, write_file
+from stance.models.modeling import SCORING_BATCH_SIZE
 from stance.models.tasks import sentence_voice
 from stance.training.data import StanceExample, gate_skips
 
@@ -129,7 +130,7 @@ class StanceEvaluator:
 
     primary_metric = "f_avg"
 
-    def __init__(self, examples: Sequence[StanceExample], *, gate: bool | None = None, batch_size: int = 64) -> None:
+    def __init__(self, examples: Sequence[StanceExample], *, gate: bool | None = None, batch_size: int = SCORING_BATCH_SIZE) -> None:
         if not examples:
             raise ValueError("nothing to evaluate: no examples")
         self.examples = list(examples)
@@ -147,16 +148,22 @@ class StanceEvaluator:
 
     def _predict(self, model: StanceModel, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Scored pairs from the model; the others get the gate's prior (and no voice: ``sentence_voice``
-        leaves them out, as ``analyze`` does)."""
+        leaves them out, as ``analyze`` does).
+
+        Each article is scored in batches of its own, as ``analyze`` scores one article: the int8 runtime
+        picks its activation scales per batch, so shared batches would let an article's scores (and the
+        F_avg) move with whichever other articles a file holds. Rows without an article form one group."""
         stance = np.tile(model.settings.prior_probabilities(), (len(self.examples), 1))
         voice = np.zeros((len(self.examples), len(VOICE_LABELS)), dtype=np.float32)
         voice[:, 0] = 1.0
-        scored = np.flatnonzero(mask).tolist()
-        if scored:
-            texts = [self.examples[i].text for i in scored]
-            queries = [self.examples[i].query_in(model.targets) for i in scored]
+        articles: dict[str | None, list[int]] = defaultdict(list)
+        for i in np.flatnonzero(mask).tolist():
+            articles[self.examples[i].article_id].append(i)
+        for rows in articles.values():
+            texts = [self.examples[i].text for i in rows]
+            queries = [self.examples[i].query_in(model.targets) for i in rows]
             scores = model.score_pairs(texts, queries, batch_size=self.batch_size)
-            stance[scored], voice[scored] = scores["stance"], scores["voice"]
+            stance[rows], voice[rows] = scores["stance"], scores["voice"]
         return stance, voice
 
     def __call__(self, model: StanceModel, *, output_dir: str | Path | None = None) -> dict:

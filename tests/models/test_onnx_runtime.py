@@ -272,3 +272,31 @@ def test_int8_ffn_output_quantises_the_ffn_output_projections_too(tiny_model_dir
 
     model.save_pretrained(tmp_path / "saved")
     assert json.loads((tmp_path / "saved" / "config.json").read_text(encoding="utf-8"))["options"]["int8_ffn_output"] is True
+
+
+def test_an_articles_int8_scores_do_not_depend_on_the_other_articles_evaluated(model, pairs, tmp_path):
+    """Dynamic int8 picks activation scales per batch; the evaluator batches each article alone, so a file's
+    other articles cannot move an article's scores (they did: 55 of 3,688 real dev pairs of 1.6.0)."""
+    from stance.training.data import StanceExample
+    from stance.training.evaluation import StanceEvaluator
+
+    texts, queries = pairs
+    targets = {t.query: name for name, t in model.targets.items()}
+
+    def rows(article: str, sentences: list[str]) -> list[StanceExample]:
+        return [
+            StanceExample(text=text, target=targets[query], label="none", article_id=article, sentence_id=sentences.index(text))
+            for text, query in zip(texts, queries, strict=True)
+            if text in sentences
+        ]
+
+    first, other = rows("a", SENTENCES[:3]), rows("b", SENTENCES[3:])
+    model.runtime = OnnxRuntime(export_onnx(model, tmp_path / INT8_NAME), threads=1)
+    try:
+        mixed_batch = model.score_pairs([r.text for r in first + other], [r.query_in(model.targets) for r in first + other], batch_size=64)
+        alone = StanceEvaluator(first, gate=False, batch_size=64).predict(model)[0]
+        beside_others = StanceEvaluator(first + other, gate=False, batch_size=64).predict(model)[0][: len(first)]
+    finally:
+        model.runtime = None
+    assert not np.allclose(mixed_batch["stance"][: len(first)], alone)  # one shared batch moves the first article's scores
+    np.testing.assert_array_equal(beside_others, alone)
