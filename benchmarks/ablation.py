@@ -3,7 +3,8 @@ real SemEval-2025 articles): dev F_avg on all and on real articles, per target o
 voice accuracy, as ``analyze`` scores (alias gate on, int8 ONNX unless ``--runtime torch``).
 Folders that differ only in ``--seed`` are grouped: mean and spread. The rows of issue 10's ablation; below
 them, each folder's real-dev F_avg with a bootstrap interval over the real articles, and its paired difference
-from the first folder.
+from the first folder. Int8 figures hold one draw of the runtime's batching noise (about ±2 points of real dev,
+README "Speed: the alias gate and the int8 runtime"); ``--runtime torch`` has none, so recipes compare there.
 
     python -m benchmarks.ablation models/default runs/a-seed42 runs/a-seed43 [--runtime torch]
 """
