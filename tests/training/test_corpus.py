@@ -21,7 +21,7 @@ URW_DEV = REPO.parent / "shared" / "datasets" / "semeval2025-urw" / "dev"
 SEMEVAL2023_EN = REPO.parent / "shared" / "datasets" / "semeval2023-task3" / "en" / "train-articles-subtask-2"
 SEMEVAL2023_EN_DEV = REPO.parent / "shared" / "datasets" / "semeval2023-task3" / "en" / "dev-labels-subtask-3.template"
 CLAIMS = REPO.parent / "shared" / "datasets" / "euvsdisinfo-claims" / "posts.csv"
-WRITTEN_CORPORA = {"corpus-hard-cases.jsonl": 450, "corpus-contrasts.jsonl": 600}  # our own text, sentences at least
+WRITTEN_CORPORA = {"corpus-hard-cases.jsonl": 450, "corpus-contrasts.jsonl": 600, "corpus-reports.jsonl": 750}  # our own text, sentences at least
 CLAIM_BATCHES = ("euvsdisinfo-claims", "euvsdisinfo-claims-2")  # seeds/labels files of claim labels
 needs_shared = pytest.mark.skipif(not URW_DEV.is_dir(), reason="../shared/datasets is not beside the repository")
 
@@ -61,7 +61,20 @@ def test_contrast_corpus_gives_two_targets_different_stances():
     referred = [{label for label in sentence.values() if label != "none"} for sentence in labels.values()]
     assert sum(len(stances) >= 2 for stances in referred) >= 150
     assert sum(ex.target == "russia" and ex.label == "favor" for ex in examples) >= 90
-    passes = [json.loads(line) for line in (SEEDS / "corpus-contrasts.passes.jsonl").open(encoding="utf-8")]
+
+
+def test_reports_corpus_sets_plain_reports_of_russia_beside_favour_voiced_by_sources():
+    examples = load_examples(SEEDS / "corpus-reports.jsonl", targets=default_targets())
+    russia = Counter((ex.label, ex.voice) for ex in examples if ex.target == "russia")
+    assert russia["neutral", "author"] + russia["neutral", "reported"] >= 250
+    assert russia["favor", "reported"] >= 90 and russia["favor", "author"] >= 40
+    assert sum(ex.target == "west" and ex.label == "favor" and ex.voice == "reported" for ex in examples) >= 15
+
+
+@pytest.mark.parametrize("corpus", ["corpus-contrasts", "corpus-reports"])
+def test_blind_labelled_corpora_keep_both_passes_of_every_sentence(corpus):
+    examples = load_examples(SEEDS / f"{corpus}.jsonl", targets=default_targets())
+    passes = [json.loads(line) for line in (SEEDS / f"{corpus}.passes.jsonl").open(encoding="utf-8")]
     texts = {(ex.article_id, ex.sentence_id): ex.text for ex in examples}
     assert [(p["article_id"], p["sentence_id"], p["sentence_hash"]) for p in passes] == [
         (*key, sentence_hash(text)) for key, text in texts.items()
