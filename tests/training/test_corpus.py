@@ -21,7 +21,7 @@ URW_DEV = REPO.parent / "shared" / "datasets" / "semeval2025-urw" / "dev"
 SEMEVAL2023_EN = REPO.parent / "shared" / "datasets" / "semeval2023-task3" / "en" / "train-articles-subtask-2"
 SEMEVAL2023_EN_DEV = REPO.parent / "shared" / "datasets" / "semeval2023-task3" / "en" / "dev-labels-subtask-3.template"
 CLAIMS = REPO.parent / "shared" / "datasets" / "euvsdisinfo-claims" / "posts.csv"
-WRITTEN_CORPORA = {"corpus-hard-cases.jsonl": 450, "corpus-contrasts.jsonl": 600, "corpus-reports.jsonl": 750}  # our own text, sentences at least
+WRITTEN_CORPORA = {"corpus-hard-cases.jsonl": 450, "corpus-contrasts.jsonl": 600, "corpus-reports.jsonl": 750, "corpus-articles.jsonl": 1300}  # our own text, sentences at least
 CLAIM_BATCHES = ("euvsdisinfo-claims", "euvsdisinfo-claims-2")  # seeds/labels files of claim labels
 needs_shared = pytest.mark.skipif(not URW_DEV.is_dir(), reason="../shared/datasets is not beside the repository")
 
@@ -71,7 +71,18 @@ def test_reports_corpus_sets_plain_reports_of_russia_beside_favour_voiced_by_sou
     assert sum(ex.target == "west" and ex.label == "favor" and ex.voice == "reported" for ex in examples) >= 15
 
 
-@pytest.mark.parametrize("corpus", ["corpus-contrasts", "corpus-reports"])
+def test_article_corpus_holds_whole_articles_whose_stances_sit_among_plain_sentences():
+    examples = load_examples(SEEDS / "corpus-articles.jsonl", targets=default_targets())
+    sentences = Counter(ex.article_id for ex in examples if ex.target == "russia")
+    assert len(sentences) >= 70 and min(sentences.values()) >= 15
+    for target in default_targets():
+        labels = Counter(ex.label for ex in examples if ex.target == target)
+        assert labels["none"] > labels.total() / 2 and labels["against"] >= 40
+    author = Counter((ex.target, ex.label) for ex in examples if ex.voice == "author")
+    assert author["russia", "favor"] >= 40 and author["west", "against"] >= 100
+
+
+@pytest.mark.parametrize("corpus", ["corpus-contrasts", "corpus-reports", "corpus-articles"])
 def test_blind_labelled_corpora_keep_both_passes_of_every_sentence(corpus):
     examples = load_examples(SEEDS / f"{corpus}.jsonl", targets=default_targets())
     passes = [json.loads(line) for line in (SEEDS / f"{corpus}.passes.jsonl").open(encoding="utf-8")]
