@@ -48,6 +48,20 @@ OUTPUT_SUFFIX = "_logits"  # a head's output is named <head>_logits
 # MatMuls left in float when quantising: the second FFN projection of each layer, whose
 # input (the GELU output) has outliers that one int8 scale per batch cannot hold.
 KEEP_FLOAT = (r"layer\.\d+/output/dense/MatMul$",)
+CPU_FLAGS = Path("/proc/cpuinfo")
+
+
+def int8_products_saturate(cpuinfo: Path = CPU_FLAGS) -> bool:
+    """Whether ONNX Runtime's u8 x s8 kernels here sum pairs of products in 16 bits, which saturates
+    (an x86-64 CPU with AVX2 but no VNNI): the default's export then read every target as ``none``
+    (README, "Known issue"); its weights are then quantised to 7 bits (``reduce_range``), as ONNX
+    Runtime's quantisation guide advises. Read from Linux's ``/proc/cpuinfo``; elsewhere False."""
+    try:
+        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    return "avx2" in flags and not {"avx512_vnni", "avx_vnni"} & set(flags)
 
 
 def _export_options(model, *, quantize: bool) -> dict:
@@ -169,6 +183,7 @@ def export_onnx(
                     str(quantized),
                     weight_type=QuantType.QInt8,
                     per_channel=per_channel,
+                    reduce_range=int8_products_saturate(),
                     op_types_to_quantize=["MatMul"],
                     nodes_to_exclude=excluded,
                     # outputs whose type shape inference cannot tell are float
@@ -259,6 +274,7 @@ def model_fingerprint(model, model_dir: str | os.PathLike | None = None) -> str:
     the model folder is known, else the in-memory weights."""
     digest = hashlib.blake2b(digest_size=12)
     digest.update(EXPORT_FORMAT.encode())
+    digest.update(b"reduce-range" if int8_products_saturate() else b"full-range")  # an export is redone on the other kind of CPU
     if model_dir is not None and (Path(model_dir) / "config.json").is_file():
         for name in ("config.json", "model.safetensors"):
             file = Path(model_dir) / name

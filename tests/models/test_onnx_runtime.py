@@ -13,7 +13,7 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
 from conftest_corpus import CORPUS  # noqa: E402
-from stance.models import StanceModel  # noqa: E402
+from stance.models import StanceModel, onnx_runtime  # noqa: E402
 from stance.models.backbone import RuntimeOnlyEncoder  # noqa: E402
 from stance.models.config import WEIGHTS_NAME  # noqa: E402
 from stance.models.onnx_runtime import (  # noqa: E402
@@ -297,3 +297,35 @@ def test_an_articles_int8_scores_do_not_depend_on_the_other_articles_evaluated(m
         model.runtime = None
     assert not np.allclose(mixed_batch["stance"][: len(first)], alone)  # one shared batch moves the first article's scores
     np.testing.assert_array_equal(beside_others, alone)
+
+
+@pytest.mark.parametrize(
+    ("flags", "saturate"),
+    [
+        ("fpu sse2 avx avx2 fma", True),
+        ("fpu sse2 avx avx2 avx512f avx512bw avx512_vnni", False),
+        ("fpu sse2 avx avx2 avx_vnni", False),
+        ("fpu sse2 avx", False),
+    ],
+)
+def test_int8_products_saturate_on_avx2_without_vnni(tmp_path, flags, saturate):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n\nprocessor\t: 1\nflags\t\t: {flags}\n", encoding="utf-8")
+    assert onnx_runtime.int8_products_saturate(cpuinfo) is saturate
+    assert onnx_runtime.int8_products_saturate(tmp_path / "absent") is False
+
+
+def test_an_export_for_a_cpu_whose_int8_products_saturate_has_seven_bit_weights(tiny_model_dir, tmp_path, monkeypatch):
+    import onnx
+    from onnx import numpy_helper
+
+    model = StanceModel.from_pretrained(tiny_model_dir)
+    largest, fingerprints = {}, {}
+    for saturate in (False, True):
+        monkeypatch.setattr(onnx_runtime, "int8_products_saturate", lambda saturate=saturate: saturate)
+        path = export_onnx(model, tmp_path / f"{saturate}.onnx", quantize=True)
+        weights = [numpy_helper.to_array(t) for t in onnx.load(str(path)).graph.initializer if t.data_type == onnx.TensorProto.INT8]
+        largest[saturate] = max(int(np.abs(w.astype(np.int16)).max()) for w in weights)
+        fingerprints[saturate] = model_fingerprint(model, tiny_model_dir)
+    assert largest[False] == 127 and largest[True] <= 64
+    assert fingerprints[False] != fingerprints[True]  # an export made on the other kind of CPU is made again
