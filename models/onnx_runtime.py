@@ -54,7 +54,7 @@ CPU_FLAGS = Path("/proc/cpuinfo")
 def int8_products_saturate(cpuinfo: Path = CPU_FLAGS) -> bool:
     """Whether ONNX Runtime's u8 x s8 kernels here sum pairs of products in 16 bits, which saturates
     (an x86-64 CPU with AVX2 but no VNNI): the default's export then read every target as ``none``
-    (README, "Known issue"); its weights are then quantised to 7 bits (``reduce_range``), as ONNX
+    (README, "CPUs without VNNI"); its weights are then quantised to 7 bits (``reduce_range``), as ONNX
     Runtime's quantisation guide advises. Read from Linux's ``/proc/cpuinfo``; elsewhere False."""
     try:
         text = cpuinfo.read_text(encoding="utf-8", errors="replace")

@@ -98,9 +98,13 @@ def test_measured_ranges_are_saved_with_the_weights(tiny_model_dir, tmp_path):
     torch.testing.assert_close(StanceModel.from_pretrained(tmp_path / "copied").ffn_input_max, plain.ffn_input_max)
 
 
-def test_all_int8_export_is_smoothed_and_closer_to_torch(tiny_model_dir, tmp_path):
+def test_all_int8_export_is_smoothed_and_closer_to_torch(tiny_model_dir, tmp_path, monkeypatch):
     pytest.importorskip("onnxruntime")
     onnx = pytest.importorskip("onnx")
+    from stance.models import onnx_runtime
+
+    # 8-bit weights, as on a VNNI CPU: with 7 (an AVX2-only CPU) the tiny model's outlier costs int8 too little to halve
+    monkeypatch.setattr(onnx_runtime, "int8_products_saturate", lambda: False)
     model_dir = shutil.copytree(tiny_model_dir, tmp_path / "model", ignore=shutil.ignore_patterns("onnx"))
     config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
     config["options"]["int8_ffn_output"] = True
