@@ -25,6 +25,7 @@ import re
 import warnings
 from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -48,10 +49,11 @@ OUTPUT_SUFFIX = "_logits"  # a head's output is named <head>_logits
 # MatMuls left in float when quantising: the second FFN projection of each layer, whose
 # input (the GELU output) has outliers that one int8 scale per batch cannot hold.
 KEEP_FLOAT = (r"layer\.\d+/output/dense/MatMul$",)
-CPU_FLAGS = Path("/proc/cpuinfo")
+CPUINFO = Path("/proc/cpuinfo")
 
 
-def int8_products_saturate(cpuinfo: Path = CPU_FLAGS) -> bool:
+@cache  # read once a process: every export and fingerprint asks
+def int8_products_saturate(cpuinfo: Path = CPUINFO) -> bool:
     """Whether ONNX Runtime's u8 x s8 kernels here sum pairs of products in 16 bits, which saturates
     (an x86-64 CPU with AVX2 but no VNNI): the default's export then read every target as ``none``
     (README, "CPUs without VNNI"); its weights are then quantised to 7 bits (``reduce_range``), as ONNX
