@@ -271,12 +271,13 @@ def _numpy(value) -> np.ndarray:
 # ---- caching --------------------------------------------------------------------------
 
 
-def model_fingerprint(model, model_dir: str | os.PathLike | None = None) -> str:
+def model_fingerprint(model, model_dir: str | os.PathLike | None = None, *, quantize: bool = True) -> str:
     """A content hash of what the exported graph depends on: the saved weights and config when
-    the model folder is known, else the in-memory weights."""
+    the model folder is known, else the in-memory weights; for the int8 export, the weight range too."""
     digest = hashlib.blake2b(digest_size=12)
     digest.update(EXPORT_FORMAT.encode())
-    digest.update(b"reduce-range" if int8_products_saturate() else b"full-range")  # an export is redone on the other kind of CPU
+    if quantize:  # an int8 export is redone on the other kind of CPU; an fp32 one has no weight range
+        digest.update(b"reduce-range" if int8_products_saturate() else b"full-range")
     if model_dir is not None and (Path(model_dir) / "config.json").is_file():
         for name in ("config.json", "model.safetensors"):
             file = Path(model_dir) / name
@@ -348,7 +349,7 @@ def find_onnx(
     Order: ``cache_dir`` when given; else ``<model_dir>/onnx/`` when it holds a current export
     or can be written; else ``~/.cache/stance/<fingerprint>/``.
     """
-    fingerprint = model_fingerprint(model, model_dir)
+    fingerprint = model_fingerprint(model, model_dir, quantize=quantize)
     name = INT8_NAME if quantize else FP32_NAME
     if cache_dir is not None:
         return Path(cache_dir) / name, fingerprint

@@ -320,12 +320,14 @@ def test_an_export_for_a_cpu_whose_int8_products_saturate_has_seven_bit_weights(
     from onnx import numpy_helper
 
     model = StanceModel.from_pretrained(tiny_model_dir)
-    largest, fingerprints = {}, {}
+    largest, fingerprints, fp32_fingerprints = {}, {}, set()
     for saturate in (False, True):
         monkeypatch.setattr(onnx_runtime, "int8_products_saturate", lambda saturate=saturate: saturate)
         path = export_onnx(model, tmp_path / f"{saturate}.onnx", quantize=True)
         weights = [numpy_helper.to_array(t) for t in onnx.load(str(path)).graph.initializer if t.data_type == onnx.TensorProto.INT8]
         largest[saturate] = max(int(np.abs(w.astype(np.int16)).max()) for w in weights)
         fingerprints[saturate] = model_fingerprint(model, tiny_model_dir)
+        fp32_fingerprints.add(model_fingerprint(model, tiny_model_dir, quantize=False))
     assert largest[False] == 127 and largest[True] <= 64
-    assert fingerprints[False] != fingerprints[True]  # an export made on the other kind of CPU is made again
+    assert fingerprints[False] != fingerprints[True]  # an int8 export made on the other kind of CPU is made again
+    assert len(fp32_fingerprints) == 1  # an fp32 export, the same on both, is kept
