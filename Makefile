@@ -40,9 +40,9 @@ fuzz: install
 
 # The default's recipe: the MPNet sentence reader, 5 epochs, with the first 2,000 EUvsDisinfo claim titles, the
 # SemEval-2023 training sentences that name a target, and our hard-case and contrast corpora beside the labelled articles
-# (about an hour on 2 CPU cores).
+# (about an hour on 2 fast CPU cores, three on a slow one; cut short, the same command goes on from its last finished epoch).
 DEFAULT_RECIPE := --reader sentence --encoder all-mpnet-base-v2 --learning-rate 4e-4 --epochs 5 --seed 42 --int8-ffn-output \
-	--name stance-mpnet-default
+	--name stance-mpnet-default --resume
 DEFAULT_EXTRA_ROWS := seeds/labels/euvsdisinfo-claims.jsonl runs/split/semeval2023-naming.jsonl seeds/corpus-hard-cases.jsonl \
 	seeds/corpus-contrasts.jsonl
 

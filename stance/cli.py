@@ -114,6 +114,11 @@ def _parser() -> argparse.ArgumentParser:
         "the default model ships with it on); default: off, or as the --init-model has it",
     )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument(
+        "--resume", action="store_true",
+        help="go on from the last finished epoch of a run that was cut short (its state is kept after every epoch in "
+        "OUTPUT.checkpoint.pt); with the same command, it ends with the same model as an uncut run",
+    )  # fmt: skip
     train.set_defaults(run=_train)
 
     evaluate = commands.add_parser("evaluate", help="score a model on labelled rows and write metrics.json")
@@ -262,6 +267,7 @@ def _train(args: argparse.Namespace) -> int:
         frozen_encoder=args.frozen_encoder,
         encoder_layers=args.encoder_layers,
         progress=not args.quiet,
+        resume=args.resume,
         # again: the folder may have changed while training ran
         before_save=lambda: check_model_output(args.output, overwrite=args.overwrite),
         epochs=args.epochs,

@@ -91,3 +91,26 @@ def tiny_framing_dirs(tiny_encoder, tmp_path_factory) -> dict[str, Path]:
     """Saved frames and narratives models over the same tiny frozen encoder."""
     root = tmp_path_factory.mktemp("tiny-framing")
     return {task: build_framing_model(tiny_encoder, task, root / task, seed=seed) for seed, task in enumerate(("frames", "narratives"))}
+
+
+@pytest.fixture
+def cut_training(monkeypatch):
+    """``cut_training()``: the next training run stops as its second epoch begins, the way a killed
+    process would; later epochs and runs go on as usual. It returns the list of epochs begun since."""
+    from stance.training.trainer import Trainer
+
+    batches = Trainer._batches
+
+    def cut() -> list[int]:
+        begun: list[int] = []
+
+        def batches_until_cut(self, features, rng):
+            begun.append(len(begun) + 1)
+            if len(begun) == 2:
+                raise KeyboardInterrupt
+            return batches(self, features, rng)
+
+        monkeypatch.setattr(Trainer, "_batches", batches_until_cut)
+        return begun
+
+    return cut

@@ -449,6 +449,29 @@ def test_train_goes_on_from_a_saved_model(tmp_path, tiny_encoder, capsys):
     assert not (tmp_path / "third").exists()
 
 
+
+def test_train_cut_short_goes_on_with_resume_to_the_model_of_an_uncut_run(tmp_path, tiny_encoder, cut_training, capsys):
+    from safetensors.torch import load_file
+
+    data = write_jsonl(tmp_path / "train.jsonl", LABELLED)
+    common = ["train", "--data", str(data), "--dev-data", str(data), "--encoder", str(tiny_encoder), "--epochs", "2", "--max-length", "32", "--quiet"]
+    assert main([*common, "--output", str(tmp_path / "uncut")]) == 0
+    output, checkpoint = tmp_path / "model", tmp_path / "model.checkpoint.pt"
+    epochs_begun = cut_training()
+    with pytest.raises(KeyboardInterrupt):
+        main([*common, "--output", str(output)])
+    assert checkpoint.is_file() and not output.exists()
+    capsys.readouterr()
+    assert main([*common, "--output", str(output)]) == 2  # a checkpoint is never lost to a rerun by mistake
+    assert f"{checkpoint} holds an unfinished run: add --resume" in capsys.readouterr().err
+    assert main([*common, "--output", str(output), "--resume"]) == 0
+    assert len(epochs_begun) == 3  # the resumed run trained its second epoch only
+    assert not checkpoint.exists()
+    uncut, resumed = load_file(tmp_path / "uncut" / "model.safetensors"), load_file(output / "model.safetensors")
+    assert uncut.keys() == resumed.keys() and all(np.array_equal(uncut[k].numpy(), resumed[k].numpy()) for k in uncut)
+    history = [json.loads((folder / "training_config.json").read_text(encoding="utf-8"))["history"] for folder in (tmp_path / "uncut", output)]
+    assert history[0] == history[1]
+
 def test_a_bad_runtime_in_the_environment_is_named(tmp_path, tiny_model_dir, monkeypatch, capsys):
     monkeypatch.setenv("STANCE_RUNTIME", "tensorrt")
     source = write_jsonl(tmp_path / "rows.jsonl", INPUT)

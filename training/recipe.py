@@ -50,6 +50,7 @@ def train_model(
     frozen_encoder: bool = False,
     encoder_layers: int | None = None,
     progress: bool = True,
+    resume: bool = False,
     before_save: Callable[[], None] | None = None,
     **options,
 ) -> TrainResult:
@@ -64,10 +65,17 @@ def train_model(
     ``frozen_encoder`` (article tasks): fit a linear head on the encoder as it is, on every
     article of ``data`` (see ``stance.training.article_heads``); returns a ``HeadResult``;
     ``encoder_layers``: that head reads only the encoder's first layers (cheaper to run).
+    Fine-tuning writes its state after every epoch to ``checkpoint_path(output)``; ``resume`` goes on from it
+    (the same command again, after a run was cut short); without ``resume`` an existing one is an error.
     ``before_save`` runs after training, before the model is written (e.g. to check the output folder again).
     """
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+    checkpoint = checkpoint_path(output)
+    if frozen_encoder and resume:
+        raise ValueError("--resume goes on with a fine-tuning run; a head on a frozen encoder is fitted in one go")
+    if checkpoint.exists() and not resume and not frozen_encoder:
+        raise ValueError(f"{checkpoint} holds an unfinished run: add --resume to go on from it, or remove it to start over")
     reader = options.pop("reader", None)
     if encoder_layers is not None and not frozen_encoder:
         raise ValueError("--encoder-layers is for a head on a frozen encoder: add --frozen-encoder (frames, narratives)")
@@ -78,7 +86,7 @@ def train_model(
             return _train_article_head(task, rows, output, labels_file=labels_file, encoder=encoder, lora_rank=lora_rank, max_length=max_length,
                                        encoder_layers=encoder_layers, before_save=before_save, **options)  # fmt: skip
         return _train_articles(task, rows, output, labels_file=labels_file, encoder=encoder, lora_rank=lora_rank, max_length=max_length,
-                               progress=progress, before_save=before_save, **options)  # fmt: skip
+                               progress=progress, resume=resume, before_save=before_save, **options)  # fmt: skip
     if labels_file or frozen_encoder:
         raise ValueError("--labels-file and --frozen-encoder are for the frames and narratives tasks")
     init = None
@@ -127,8 +135,8 @@ def train_model(
     elif rows.transfer_data:
         raise ValueError("--transfer-data is what a student learns from its --teacher: add --teacher")
     print(f"training on {counts['train pairs']} pairs ({counts['train articles']} articles), dev {counts['dev pairs']} pairs", file=sys.stderr)
-    trainer = Trainer(args, train_examples, dev_examples, task=task, targets=targets, model=init, progress=progress)
-    return _train_and_save(trainer, output, data_counts=counts, before_save=before_save)
+    trainer = Trainer(args, train_examples, dev_examples, task=task, targets=targets, model=init, progress=progress, checkpoint=checkpoint)
+    return _train_and_save(trainer, output, data_counts=counts, resume=resume, before_save=before_save)
 
 
 def _distillation_task(args: TrainingArguments, rows: TrainingData, counts: dict, *, held_out: set[str]):
@@ -145,7 +153,7 @@ def _distillation_task(args: TrainingArguments, rows: TrainingData, counts: dict
 
 def _train_articles(
     task: str, rows: TrainingData, output: str | Path, *, labels_file: str | None, encoder: str | None, lora_rank: int | None,
-    max_length: int | None, progress: bool, before_save: Callable[[], None] | None, **options,
+    max_length: int | None, progress: bool, resume: bool, before_save: Callable[[], None] | None, **options,
 ) -> TrainResult:  # fmt: skip
     from stance.training.article_data import load_article_examples
     from stance.training.article_tasks import ArticleLabelTask
@@ -166,13 +174,21 @@ def _train_articles(
         "files": [str(p) for p in [*rows.data, *(rows.extra_data or [])]],
     }
     print(f"training {task} on {len(train_examples)} articles, dev {len(dev_examples)} articles", file=sys.stderr)
-    trainer = Trainer(args, train_examples, dev_examples, task=ArticleLabelTask(labelset), progress=progress)
-    return _train_and_save(trainer, output, data_counts=counts, before_save=before_save)
+    trainer = Trainer(args, train_examples, dev_examples, task=ArticleLabelTask(labelset), progress=progress, checkpoint=checkpoint_path(output))
+    return _train_and_save(trainer, output, data_counts=counts, resume=resume, before_save=before_save)
 
 
-def _train_and_save(trainer: Trainer, output: str | Path, *, data_counts: dict, before_save: Callable[[], None] | None) -> TrainResult:
+def checkpoint_path(output: str | Path) -> Path:
+    """Where a fine-tuning run that writes to ``output`` keeps its state between epochs: a file beside it."""
+    output = Path(output)
+    return output.with_name(output.name + ".checkpoint.pt")
+
+
+def _train_and_save(
+    trainer: Trainer, output: str | Path, *, data_counts: dict, resume: bool, before_save: Callable[[], None] | None
+) -> TrainResult:
     """Train, let ``before_save`` check the output folder once more, then write the model there."""
-    result = trainer.train()
+    result = trainer.train(resume=resume)
     if before_save is not None:
         before_save()
     trainer.save(result, output, data_counts=data_counts)

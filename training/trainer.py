@@ -1,9 +1,14 @@
 """Fine-tuning a model for a task: length-grouped batches, dev evaluation each epoch, the best
 epoch kept, calibration on dev, and an atomic save with a model card. What is specific to a
-task (labels, losses, metric, calibration) comes from a ``TrainingTask``."""
+task (labels, losses, metric, calibration) comes from a ``TrainingTask``.
+
+A run with a ``checkpoint`` file writes its state there after every epoch, so a run cut short
+(a laptop asleep, a session ended) goes on from its last finished epoch with ``train(resume=True)``
+and ends with the same weights as one that was never cut."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import random
@@ -14,6 +19,7 @@ from pathlib import Path
 
 import torch
 from stance.models import TargetSet
+from stance.models.atomic import atomic_file
 from stance.models.smoothing import SMOOTHING_SENTENCES
 from stance.training.arguments import TrainingArguments
 from stance.training.tasks import StanceTask, TrainingTask
@@ -22,6 +28,8 @@ from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 BATCHES_PER_LENGTH_GROUP = 50
+# settings that may change between a run and its resumption: where it runs and what the saved model is called
+RESUMABLE_CHANGES = ("device", "model_name", "model_version")
 
 
 @dataclass
@@ -57,6 +65,7 @@ class Trainer:
         targets: TargetSet | None = None,
         model: nn.Module | None = None,
         progress: bool = True,
+        checkpoint: str | Path | None = None,
     ) -> None:
         if not train_examples:
             raise ValueError("no training examples")
@@ -70,6 +79,7 @@ class Trainer:
         if args.int8_ffn_output is not None:
             self.model.settings.int8_ffn_output = args.int8_ffn_output
         self.progress = progress
+        self.checkpoint = Path(checkpoint) if checkpoint is not None else None
         self.device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else ("cpu" if args.device == "auto" else args.device))
 
     # ---- data ---------------------------------------------------------------------
@@ -94,7 +104,35 @@ class Trainer:
 
     # ---- training -----------------------------------------------------------------
 
-    def train(self) -> TrainResult:
+    # ---- checkpoints ----------------------------------------------------------------
+
+    def _run_fingerprint(self) -> str:
+        """What a checkpoint must have been written by: these settings, these training and dev rows."""
+        settings = {k: v for k, v in self.args.to_dict().items() if k not in RESUMABLE_CHANGES}
+        digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
+        for part in (self.train_examples, self.dev_examples):
+            digest.update(b"\0".join(repr(example).encode() for example in part) + b"\1")
+        return digest.hexdigest()
+
+    def _write_checkpoint(self, state: dict) -> None:
+        with atomic_file(self.checkpoint, "wb") as handle:
+            torch.save({"fingerprint": self._run_fingerprint(), "settings": self.args.to_dict(), **state}, handle)
+
+    def _read_checkpoint(self) -> dict | None:
+        if self.checkpoint is None or not self.checkpoint.is_file():
+            return None
+        state = torch.load(self.checkpoint, map_location=self.device, weights_only=True)
+        if state["fingerprint"] != self._run_fingerprint():
+            now = self.args.to_dict()
+            changed = sorted(k for k in now if k not in RESUMABLE_CHANGES and state["settings"].get(k) != now[k])
+            what = f"settings differ: {', '.join(changed)}" if changed else "the training or dev rows differ"
+            raise ValueError(f"{self.checkpoint} was written by another run ({what}): remove it to start over")
+        return state
+
+    # ---- training -----------------------------------------------------------------
+
+    def train(self, *, resume: bool = False) -> TrainResult:
+        """Train; ``resume``: go on from the checkpoint's last finished epoch, if there is one."""
         args, task = self.args, self.task
         started = time.perf_counter()
         rng = random.Random(args.seed)
@@ -110,8 +148,21 @@ class Trainer:
         selection_key = f"dev_{task.primary_metric}"
         result = TrainResult(model=model)
         best_score, best_state = -math.inf, None
+        saved = self._read_checkpoint() if resume else None
+        if saved is not None:
+            model.load_state_dict(saved["weights"], strict=False)
+            optimizer.load_state_dict(saved["optimizer"])
+            scheduler.load_state_dict(saved["scheduler"])
+            rng.setstate(saved["batch_order"])
+            torch.set_rng_state(saved["torch_rng"].cpu())
+            if "cuda_rng" in saved and self.device.type == "cuda":
+                torch.cuda.set_rng_state_all([state.cpu() for state in saved["cuda_rng"]])
+            result.history, result.best_epoch = saved["history"], saved["best_epoch"]
+            best_score, best_state = saved["best_score"], saved["best_weights"]
+            if self.progress:
+                tqdm.write(f"resuming after epoch {len(result.history)} of {args.epochs} ({self.checkpoint})")
 
-        for epoch in range(1, args.epochs + 1):
+        for epoch in range(len(result.history) + 1, args.epochs + 1):
             model.train()
             running, seen = 0.0, 0
             bar = tqdm(self._batches(features, rng), desc=f"epoch {epoch}/{args.epochs}", disable=not self.progress, unit="batch")
@@ -135,6 +186,16 @@ class Trainer:
             result.history.append(entry)
             if self.progress:
                 tqdm.write(json.dumps(entry))
+            if self.checkpoint is not None:
+                self._write_checkpoint({
+                    "weights": {k: v for k, v in model.state_dict().items() if model.saves(k)},
+                    "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                    "batch_order": rng.getstate(), "torch_rng": torch.get_rng_state(),
+                    **({"cuda_rng": torch.cuda.get_rng_state_all()} if self.device.type == "cuda" else {}),
+                    # plain floats: a checkpoint is read back with torch.load(weights_only=True)
+                    "history": json.loads(json.dumps(result.history)), "best_epoch": result.best_epoch,
+                    "best_score": float(best_score), "best_weights": best_state,
+                })  # fmt: skip
 
         if best_state is not None:
             model.load_state_dict(best_state, strict=False)
@@ -157,6 +218,9 @@ class Trainer:
             "dev_metrics": self.task.headline_metrics(result.dev_metrics) if result.dev_metrics else None,
         }
         card = self.task.model_card(result, self.args, data_counts or {})
-        return result.model.save_pretrained(
+        directory = result.model.save_pretrained(
             output_dir, model_card=card, extra_files={"training_config.json": json.dumps(config, indent=2) + "\n"}
         )
+        if self.checkpoint is not None:
+            self.checkpoint.unlink(missing_ok=True)  # the run is complete: nothing to resume
+        return directory

@@ -326,3 +326,52 @@ def test_a_saved_model_loads_trainable_and_trains_further(run):
     assert not np.allclose(stance_matrix(further.model), before, atol=1e-4)  # it did train
     with pytest.raises(ValueError, match="runtime='torch'"):
         StanceModel.from_pretrained(directory, runtime="onnx", trainable=True)
+
+
+@pytest.mark.parametrize("lora_rank", [0, 4])
+def test_a_run_cut_after_an_epoch_resumes_to_the_same_model(tiny_encoder, tmp_path, cut_training, lora_rank):
+    args = TrainingArguments(encoder=str(tiny_encoder), epochs=3, batch_size=4, lora_rank=lora_rank, learning_rate=1e-3, max_length=32)
+    uncut = Trainer(args, examples("train-"), examples("dev-"), progress=False).train()
+    checkpoint = tmp_path / "model.checkpoint.pt"
+    cut = Trainer(args, examples("train-"), examples("dev-"), progress=False, checkpoint=checkpoint)
+    cut_training()
+    with pytest.raises(KeyboardInterrupt):
+        cut.train()
+    assert checkpoint.is_file()
+
+    resumed_trainer = Trainer(args, examples("train-"), examples("dev-"), progress=False, checkpoint=checkpoint)
+    resumed = resumed_trainer.train(resume=True)
+    assert resumed.history == uncut.history and resumed.best_epoch == uncut.best_epoch
+    expected = uncut.model.state_dict()
+    assert all(torch.equal(value, expected[name]) for name, value in resumed.model.state_dict().items())
+    assert np.array_equal(stance_matrix(resumed.model), stance_matrix(uncut.model))
+    resumed_trainer.save(resumed, tmp_path / "model")
+    assert not checkpoint.exists()  # a complete run leaves nothing to resume
+
+
+def test_without_resume_a_checkpoint_is_written_over_and_not_read(tiny_encoder, tmp_path, cut_training):
+    args = TrainingArguments(encoder=str(tiny_encoder), epochs=2, batch_size=4, lora_rank=4, learning_rate=1e-3, max_length=32)
+    checkpoint = tmp_path / "model.checkpoint.pt"
+    cut = Trainer(args, examples("train-"), progress=False, checkpoint=checkpoint)
+    cut_training()
+    with pytest.raises(KeyboardInterrupt):
+        cut.train()
+    fresh = Trainer(args, examples("train-"), progress=False, checkpoint=checkpoint).train()
+    assert [h["epoch"] for h in fresh.history] == [1, 2]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [({"learning_rate": 2e-3}, "settings differ: effective_learning_rate, learning_rate"), ({"rows": "other-"}, "the training or dev rows differ")],
+)
+def test_a_checkpoint_of_another_run_is_refused(tiny_encoder, tmp_path, cut_training, change, message):
+    settings = {"encoder": str(tiny_encoder), "epochs": 2, "batch_size": 4, "lora_rank": 4, "learning_rate": 1e-3, "max_length": 32}
+    checkpoint = tmp_path / "model.checkpoint.pt"
+    cut = Trainer(TrainingArguments(**settings), examples("train-"), progress=False, checkpoint=checkpoint)
+    cut_training()
+    with pytest.raises(KeyboardInterrupt):
+        cut.train()
+    rows = examples(change.pop("rows", "train-"))
+    other = Trainer(TrainingArguments(**{**settings, **change, "model_version": "2"}), rows, progress=False, checkpoint=checkpoint)
+    with pytest.raises(ValueError, match=f"another run \\({message}\\): remove it"):
+        other.train(resume=True)
