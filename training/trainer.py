@@ -102,8 +102,6 @@ class Trainer:
         labels = {name: torch.tensor([f["labels"][name] for f in batch]) for name in batch[0]["labels"]}
         return {k: v.to(self.device) for k, v in padded.items()}, {k: v.to(self.device) for k, v in labels.items()}
 
-    # ---- training -----------------------------------------------------------------
-
     # ---- checkpoints ----------------------------------------------------------------
 
     def _run_fingerprint(self) -> str:
@@ -159,6 +157,7 @@ class Trainer:
                 torch.cuda.set_rng_state_all([state.cpu() for state in saved["cuda_rng"]])
             result.history, result.best_epoch = saved["history"], saved["best_epoch"]
             best_score, best_state = saved["best_score"], saved["best_weights"]
+            started -= saved["seconds"]  # the card's training time counts the epochs before the cut
             if self.progress:
                 tqdm.write(f"resuming after epoch {len(result.history)} of {args.epochs} ({self.checkpoint})")
 
@@ -194,7 +193,7 @@ class Trainer:
                     **({"cuda_rng": torch.cuda.get_rng_state_all()} if self.device.type == "cuda" else {}),
                     # plain floats: a checkpoint is read back with torch.load(weights_only=True)
                     "history": json.loads(json.dumps(result.history)), "best_epoch": result.best_epoch,
-                    "best_score": float(best_score), "best_weights": best_state,
+                    "best_score": float(best_score), "best_weights": best_state, "seconds": time.perf_counter() - started,
                 })  # fmt: skip
 
         if best_state is not None:

@@ -337,11 +337,13 @@ def test_a_run_cut_after_an_epoch_resumes_to_the_same_model(tiny_encoder, tmp_pa
     cut_training()
     with pytest.raises(KeyboardInterrupt):
         cut.train()
-    assert checkpoint.is_file()
+    saved = torch.load(checkpoint, weights_only=True)
+    torch.save({**saved, "seconds": 3600.0}, checkpoint)  # as if the first epoch had taken an hour
 
     resumed_trainer = Trainer(args, examples("train-"), examples("dev-"), progress=False, checkpoint=checkpoint)
     resumed = resumed_trainer.train(resume=True)
     assert resumed.history == uncut.history and resumed.best_epoch == uncut.best_epoch
+    assert resumed.seconds > 3600  # the card's training time counts the hour before the cut
     expected = uncut.model.state_dict()
     assert all(torch.equal(value, expected[name]) for name, value in resumed.model.state_dict().items())
     assert np.array_equal(stance_matrix(resumed.model), stance_matrix(uncut.model))
