@@ -15,6 +15,7 @@ import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import torch
@@ -44,6 +45,11 @@ class TrainResult:
         """The card's line on which epoch was kept and how long training took."""
         kept = f"Best epoch: {self.best_epoch}." if self.best_epoch else f"Kept the last epoch ({len(self.history)})."
         return f"{kept} Training took {self.seconds / 60:.1f} minutes."
+
+
+def _trained_weights(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of the weights training changes (what ``save_pretrained`` writes)."""
+    return {k: v.detach().clone() for k, v in model.state_dict().items() if model.saves(k)}
 
 
 def smoothing_sentences(examples: Sequence, *, seed: int) -> list[str]:
@@ -104,6 +110,7 @@ class Trainer:
 
     # ---- checkpoints ----------------------------------------------------------------
 
+    @cached_property
     def _run_fingerprint(self) -> str:
         """What a checkpoint must have been written by: these settings, these training and dev rows."""
         settings = {k: v for k, v in self.args.to_dict().items() if k not in RESUMABLE_CHANGES}
@@ -114,13 +121,13 @@ class Trainer:
 
     def _write_checkpoint(self, state: dict) -> None:
         with atomic_file(self.checkpoint, "wb") as handle:
-            torch.save({"fingerprint": self._run_fingerprint(), "settings": self.args.to_dict(), **state}, handle)
+            torch.save({"fingerprint": self._run_fingerprint, "settings": self.args.to_dict(), **state}, handle)
 
     def _read_checkpoint(self) -> dict | None:
         if self.checkpoint is None or not self.checkpoint.is_file():
             return None
         state = torch.load(self.checkpoint, map_location=self.device, weights_only=True)
-        if state["fingerprint"] != self._run_fingerprint():
+        if state["fingerprint"] != self._run_fingerprint:
             now = self.args.to_dict()
             changed = sorted(k for k in now if k not in RESUMABLE_CHANGES and state["settings"].get(k) != now[k])
             what = f"settings differ: {', '.join(changed)}" if changed else "the training or dev rows differ"
@@ -181,13 +188,13 @@ class Trainer:
                 entry.update(task.epoch_summary(task.evaluate(model, self.dev_examples)))
                 if entry[selection_key] > best_score and not args.last_epoch:
                     best_score, result.best_epoch = entry[selection_key], epoch
-                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items() if model.saves(k)}
+                    best_state = _trained_weights(model)
             result.history.append(entry)
             if self.progress:
                 tqdm.write(json.dumps(entry))
             if self.checkpoint is not None:
                 self._write_checkpoint({
-                    "weights": {k: v for k, v in model.state_dict().items() if model.saves(k)},
+                    "weights": _trained_weights(model),
                     "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                     "batch_order": rng.getstate(), "torch_rng": torch.get_rng_state(),
                     **({"cuda_rng": torch.cuda.get_rng_state_all()} if self.device.type == "cuda" else {}),
